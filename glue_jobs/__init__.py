@@ -1,0 +1,1 @@
+"""Glue (Spark) jobs: thin entry scripts here, pure DataFrame transforms in ``transforms``."""

@@ -1,0 +1,1 @@
+"""Lambda functions: ``lambdas/<name>/handler.py`` exposes ``handler(event, context)``."""

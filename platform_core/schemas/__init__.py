@@ -1,0 +1,1 @@
+"""Dataset schemas, each defined once (see :mod:`platform_core.schema`)."""

@@ -1,0 +1,1 @@
+"""CDK stacks and constructs (layer 3): the only place that imports ``aws_cdk``."""

@@ -1,0 +1,1 @@
+"""Reusable constructs with secure defaults; stacks compose them."""

@@ -1,0 +1,1 @@
+"""Developer tooling invoked by the Makefile."""
