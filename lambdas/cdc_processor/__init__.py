@@ -1,0 +1,1 @@
+"""CDC processor: DMS change records of ``subscriptions`` -> transitions, state, Avro change log."""
