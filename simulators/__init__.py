@@ -1,0 +1,1 @@
+"""Stand-ins for outside sources (an HLS camera served over loopback HTTP)."""
