@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from lambdas.clickstream_transform import aws
-from lambdas.clickstream_transform.enrich import IpProtector, ip_protector
+from platform_core.enrich import IpProtector, ip_protector
 from lambdas.clickstream_transform.firehose import (
     FirehoseBatch,
     RecordResult,

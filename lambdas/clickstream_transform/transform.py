@@ -21,7 +21,7 @@ from typing import Any, Final
 
 import msgspec
 
-from lambdas.clickstream_transform.enrich import (
+from platform_core.enrich import (
     UNKNOWN_USER_AGENT,
     IpProtector,
     referrer_host,

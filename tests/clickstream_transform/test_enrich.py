@@ -8,7 +8,7 @@ import ipaddress
 
 import pytest
 
-from lambdas.clickstream_transform.enrich import (
+from platform_core.enrich import (
     MAX_PARSED_UA_CHARS,
     UserAgentInfo,
     hashing_protector,

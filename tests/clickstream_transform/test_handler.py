@@ -15,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from lambdas.clickstream_transform import aws, enrich
+from lambdas.clickstream_transform import aws
+from platform_core import enrich
 from lambdas.clickstream_transform import handler as transform_handler
 from lambdas.clickstream_transform.handler import handler
 from lambdas.clickstream_transform.settings import SettingsError

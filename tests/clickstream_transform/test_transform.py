@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from lambdas.clickstream_transform.enrich import truncate_ip
+from platform_core.enrich import truncate_ip
 from lambdas.clickstream_transform.firehose import FirehoseRecord, parse_event
 from lambdas.clickstream_transform.rejects import rejects_key
 from lambdas.clickstream_transform.settings import Settings, SettingsError
