@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from platform_core.schemas.video import CameraConfig
+
 StreamMode = Literal["ON_DEMAND", "PROVISIONED"]
 IpProtection = Literal["truncate", "hash", "none"]
 
@@ -94,9 +96,7 @@ class ClickstreamConfig:
     stream: StreamConfig = field(default_factory=StreamConfig)
     firehose: FirehoseConfig = field(default_factory=FirehoseConfig)
     collector: CollectorConfig = field(default_factory=CollectorConfig)
-    transform: FunctionConfig = field(
-        default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=120)
-    )
+    transform: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=120))
     ip_protection: IpProtection = "truncate"
     iot_rule_enabled: bool = False
     iot_topic: str = "clickstream/events"
@@ -132,6 +132,36 @@ class CdcConfig:
     db_reader: bool = False
     dms_multi_az: bool = False
     dms_max_capacity_units: int = 4
+    # --- added by the CDC stack (all optional, with the dev defaults) ---
+    dms_min_capacity_units: int = 1
+    dms_latency_alarm_seconds: int = 300  # CDCLatencySource/Target above this for 5 minutes alarms
+    # DMS finds `dms-vpc-role` and `dms-cloudwatch-logs-role` by these fixed, account-wide names:
+    # only one stack per account may create them. Set False where they already exist.
+    create_dms_service_roles: bool = True
+    db_port: int = 15432  # not the engine default, so that scanners of default ports miss it
+    db_backup_retention_days: int = 14
+    db_secret_rotation_days: int = 30
+    vpc_cidr: str = "10.41.0.0/16"  # private, no NAT: only the database, DMS and endpoints live here
+    migrator: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=256, timeout_seconds=300))
+
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.db_min_acu <= self.db_max_acu <= 256:
+            raise ValueError("Aurora Serverless v2 needs 0.5 <= db_min_acu <= db_max_acu <= 256")
+        for units in (self.dms_min_capacity_units, self.dms_max_capacity_units):
+            if units not in DMS_CAPACITY_UNITS:
+                raise ValueError(f"DMS Serverless capacity units must be one of {DMS_CAPACITY_UNITS}, got {units}")
+        if self.dms_min_capacity_units > self.dms_max_capacity_units:
+            raise ValueError("dms_min_capacity_units must not exceed dms_max_capacity_units")
+        if not 1 <= self.db_backup_retention_days <= 35:
+            raise ValueError("db_backup_retention_days must be 1..35 (Aurora limits)")
+        if not 1 <= self.db_secret_rotation_days <= 1000:
+            raise ValueError("db_secret_rotation_days must be 1..1000 (Secrets Manager limits)")
+        if not 1150 <= self.db_port <= 65535:
+            raise ValueError("db_port must be 1150..65535 (Aurora PostgreSQL limits)")
+
+
+# Capacity units DMS Serverless accepts (1 DCU = 2 GB of memory).
+DMS_CAPACITY_UNITS = (1, 2, 4, 8, 16, 32, 64, 128, 192, 256, 384)
 
 
 @dataclass(frozen=True)
@@ -141,6 +171,39 @@ class GlueConfig:
     timeout_minutes: int = 60
     max_retries: int = 1
     session_gap_minutes: int = 30
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """Feature engineering (added by the feature stack): the daily orchestration and the online consumer.
+
+    The state machine runs subscription history -> (clickstream features | subscription features)
+    -> training set -> training pipeline once per ``schedule_expression``; every step retries
+    ``retry_max_attempts`` times, ``retry_interval_seconds`` apart and growing by ``retry_backoff_rate``.
+    The Glue jobs themselves do not retry (the state machine owns the retry policy), so a failure is
+    never retried twice over.
+    """
+
+    schedule_expression: str = "cron(0 1 * * ? *)"  # 01:00 UTC daily; the scheduled instant is --as_of
+    schedule_enabled: bool = True
+    retry_interval_seconds: int = 120
+    retry_backoff_rate: float = 2.0
+    retry_max_attempts: int = 2
+    orchestration_timeout_minutes: int = 12 * 60
+    # The Lambda that keeps the online store fresh from the clickstream stream.
+    online_function: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=120))
+
+    def __post_init__(self) -> None:
+        if not self.schedule_expression.startswith(("cron(", "rate(")):
+            raise ValueError("schedule_expression must be an EventBridge cron(...) or rate(...) expression")
+        if not 1 <= self.retry_interval_seconds <= 99_999_999:
+            raise ValueError("retry_interval_seconds must be 1..99999999 (Step Functions limits)")
+        if not 1.0 <= self.retry_backoff_rate <= 100:
+            raise ValueError("retry_backoff_rate must be 1.0..100 (Step Functions limits)")
+        if not 0 <= self.retry_max_attempts <= 10:
+            raise ValueError("retry_max_attempts must be 0..10")
+        if self.orchestration_timeout_minutes < 1:
+            raise ValueError("orchestration_timeout_minutes must be positive")
 
 
 @dataclass(frozen=True)
@@ -177,6 +240,110 @@ class ObservabilityConfig:
     firehose_freshness_seconds: int = 900
     endpoint_5xx_threshold: int = 5
     endpoint_latency_ms: int = 500
+    # --- added by the observability stack (all optional, with the dev defaults) ---
+    opensearch_engine_version: str = "2.19"  # OpenSearch_<this>; upgrades happen in place
+    opensearch_master_instance_type: str = "m6g.large.search"
+    opensearch_master_nodes: int = 3
+    opensearch_retention_days: int = 14  # daily clickstream-* indices older than this are deleted
+    opensearch_buffer_interval_seconds: int = 60
+    opensearch_buffer_size_mb: int = 5
+    opensearch_jvm_pressure_max_percent: int = 85
+    opensearch_free_storage_min_fraction: float = 0.25
+    vpc_cidr: str = "10.40.0.0/16"
+    # OpenSearch needs its service-linked role once per account before a VPC domain can be created;
+    # creating it fails where it already exists, so only an account's first domain sets this.
+    opensearch_create_service_linked_role: bool = False
+    # Networks (VPN, peered corporate ranges) from which operators reach Dashboards on 443.
+    opensearch_client_cidrs: tuple[str, ...] = ()
+    stream_iterator_age_seconds: int = 300
+    stream_write_throttle_threshold: int = 0  # throttled records per 5 minutes, two periods in a row
+    lambda_throttle_threshold: int = 0
+    dlq_depth_threshold: int = 0
+    firehose_processing_success_min: float = 0.99  # share of successful transform invocations
+    model_pr_auc_min: float = 0.3
+
+    def __post_init__(self) -> None:
+        # Fail at synth, not half-way through a 30-minute domain deployment.
+        if self.opensearch_multi_az:
+            if not self.opensearch_dedicated_masters:
+                raise ValueError("OpenSearch Multi-AZ with standby needs dedicated master nodes")
+            if self.opensearch_data_nodes % 3 != 0:
+                raise ValueError("OpenSearch Multi-AZ with standby needs a multiple of 3 data nodes")
+            if self.opensearch_instance_type.startswith(("t2.", "t3.")):
+                raise ValueError("OpenSearch Multi-AZ with standby does not support burstable (t2/t3) instances")
+        if self.opensearch_dedicated_masters and self.opensearch_master_nodes not in (3, 5):
+            raise ValueError("OpenSearch needs 3 or 5 dedicated master nodes")
+        if self.opensearch_data_nodes < 1:
+            raise ValueError("opensearch_data_nodes must be at least 1")
+        if not 0 <= self.opensearch_retry_seconds <= 7200:
+            raise ValueError("opensearch_retry_seconds must be 0..7200 (Firehose limit)")
+        if not 0 <= self.opensearch_buffer_interval_seconds <= 900:
+            raise ValueError("opensearch_buffer_interval_seconds must be 0..900")
+        if not 1 <= self.opensearch_buffer_size_mb <= 100:
+            raise ValueError("opensearch_buffer_size_mb must be 1..100")
+        if self.opensearch_retention_days < 1:
+            raise ValueError("opensearch_retention_days must be at least 1")
+        if not 0 < self.firehose_processing_success_min <= 1:
+            raise ValueError("firehose_processing_success_min is a share in (0, 1]")
+        if not 0 < self.opensearch_free_storage_min_fraction < 1:
+            raise ValueError("opensearch_free_storage_min_fraction is a share in (0, 1)")
+
+
+@dataclass(frozen=True)
+class VideoConfig:
+    """Video ingestion from cameras (docs/video.md): a scheduled Lambda run per camera.
+
+    The function's sizing comes from the measurements in docs/video.md (bench/bench_video.py):
+    decoding is CPU-bound and the working set is only 80-110 MB, so memory is bought for CPU and
+    1769 MB is one full vCPU. One camera-minute of video costs that vCPU 3-20 s; a 90 s timeout
+    covers the slowest measured minute 4.5 times over, plus a segment fetched with all its retries
+    (3 x 5 s), and whatever is still left (a backlog after an outage) continues in the next run.
+    """
+
+    cameras: tuple[CameraConfig, ...] = ()
+    ingest: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=1769, timeout_seconds=90))
+    # Every camera gets its own EventBridge schedule rate(N minutes) with input {"camera_id": ...}.
+    schedule_rate_minutes: int = 1
+    # 0: one pass over the live window per run. For windows shorter than the schedule period, poll
+    # every this many seconds until the run's deadline (and give it a timeout >= the period).
+    poll_interval_seconds: float = 0.0
+    # Asynchronous invocation: a failed run is never worth retrying (the next scheduled run resumes
+    # from the watermark; a retry would find the lease held), and an event older than one period is
+    # superseded by the next one. Failures go to the on-failure queue for a person.
+    async_retry_attempts: int = 0
+    max_event_age_seconds: int = 60
+    # A camera alarms when it was unreachable on every run for this long, when any run failed in the
+    # error period, and when no run reported on it for three error periods.
+    unreachable_alarm_minutes: int = 5
+    error_alarm_minutes: int = 5
+    # Firehose video-metadata -> raw lake (Parquet); the records are small, so the time bound rules.
+    metadata_delivery: FirehoseConfig = field(default_factory=FirehoseConfig)
+
+    def __post_init__(self) -> None:
+        ids = [camera.camera_id for camera in self.cameras]
+        if len(set(ids)) != len(ids):
+            raise ValueError("video cameras must have distinct camera_id values")
+        streams = [camera.kvs_stream_name for camera in self.cameras if camera.source_kind == "kvs"]
+        if len(set(streams)) != len(streams):
+            raise ValueError("two video cameras read the same Kinesis Video stream")
+        if not 128 <= self.ingest.memory_mb <= 10_240 or not 1 <= self.ingest.timeout_seconds <= 900:
+            raise ValueError("video ingest needs 128..10240 MB and a timeout of 1..900 s (Lambda limits)")
+        if self.schedule_rate_minutes < 1:
+            raise ValueError("schedule_rate_minutes must be at least 1 (EventBridge's finest rate)")
+        if self.poll_interval_seconds < 0:
+            raise ValueError("poll_interval_seconds must be 0 (one pass) or positive")
+        if self.poll_interval_seconds > 0 and self.ingest.timeout_seconds < self.schedule_rate_minutes * 60:
+            raise ValueError(
+                "polling runs until the deadline: the ingest timeout must cover the schedule period, "
+                "or the live window goes unwatched between runs"
+            )
+        if not 0 <= self.async_retry_attempts <= 2:
+            raise ValueError("async_retry_attempts must be 0..2 (Lambda limit)")
+        if not 60 <= self.max_event_age_seconds <= 21_600:
+            raise ValueError("max_event_age_seconds must be 60..21600 (Lambda limits)")
+        for minutes in (self.unreachable_alarm_minutes, self.error_alarm_minutes):
+            if minutes < self.schedule_rate_minutes:
+                raise ValueError("an alarm period shorter than the schedule period sees no run at all")
 
 
 @dataclass(frozen=True)
@@ -197,6 +364,10 @@ class PlatformConfig:
     serving: ServingConfig = field(default_factory=ServingConfig)
     observability: ObservabilityConfig = field(default_factory=ObservabilityConfig)
     log_retention_days: int = 30
+    # --- added by the video stack ---
+    video: VideoConfig = field(default_factory=VideoConfig)
+    # --- added by the feature stack ---
+    features: FeaturesConfig = field(default_factory=FeaturesConfig)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{1,15}", self.prefix):
@@ -230,9 +401,7 @@ def _prod() -> PlatformConfig:
             transform=FunctionConfig(memory_mb=1769, timeout_seconds=120),
         ),
         consumer=ConsumerConfig(parallelization_factor=4),
-        cdc=CdcConfig(
-            db_reader=True, dms_multi_az=True, db_min_acu=1, db_max_acu=16, dms_max_capacity_units=16
-        ),
+        cdc=CdcConfig(db_reader=True, dms_multi_az=True, db_min_acu=1, db_max_acu=16, dms_max_capacity_units=16),
         glue=GlueConfig(worker_type="G.1X", number_of_workers=10),
         training=TrainingConfig(training_instance_count=2),
         serving=ServingConfig(serverless=False, min_instances=2, max_instances=10),

@@ -10,6 +10,7 @@ from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from platform_core.config import PlatformConfig
@@ -29,6 +30,7 @@ from stacks.constructs.lake_refs import import_lake
 from stacks.constructs.lake_table import LakeTable, hourly_projection
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import PlatformFunction, log_retention
+from stacks.policies import data_removal_policy
 
 
 class ClickstreamStack(Stack):
@@ -65,6 +67,16 @@ class ClickstreamStack(Stack):
             parameters=hourly_projection(f"s3://{raw_bucket.bucket_name}/{CLICKSTREAM_RAW_PREFIX}"),
         )
 
+        transform_environment = {
+            "IP_PROTECTION": settings.ip_protection,
+            "REJECTS_BUCKET": raw_bucket.bucket_name,
+            "REJECTS_PREFIX": CLICKSTREAM_REJECTS_PREFIX,
+        }
+        ip_hash_secret = None
+        if settings.ip_protection == "hash":
+            ip_hash_secret = self._ip_hash_secret(config, key)
+            transform_environment["IP_HASH_SECRET_ARN"] = ip_hash_secret.secret_arn
+
         self.transform = PlatformFunction(
             self,
             "TransformFunction",
@@ -73,12 +85,11 @@ class ClickstreamStack(Stack):
             settings=settings.transform,
             key=key,
             description="Firehose transform: validate, normalise, enrich clickstream events",
-            environment={
-                "IP_PROTECTION": settings.ip_protection,
-                "REJECTS_BUCKET": raw_bucket.bucket_name,
-                "REJECTS_PREFIX": CLICKSTREAM_REJECTS_PREFIX,
-            },
+            environment=transform_environment,
         )
+        if ip_hash_secret is not None:
+            allow(self.transform.function, ["secretsmanager:GetSecretValue"], [ip_hash_secret.secret_arn])
+            allow_key(self.transform.function, key, decrypt=True)
         allow_objects(
             self.transform.function,
             raw_bucket,
@@ -137,6 +148,30 @@ class ClickstreamStack(Stack):
 
         if settings.iot_rule_enabled:
             self._iot_ingestion(config, raw_bucket, key, database_name, retention)
+
+    def _ip_hash_secret(self, config: PlatformConfig, key: kms.IKey) -> secretsmanager.Secret:
+        """The HMAC key for ``ip_protection = "hash"``: generated, encrypted, kept on deletion."""
+        secret = secretsmanager.Secret(
+            self,
+            "IpHashKey",
+            description="HMAC key that pseudonymises client IPs in the lake",
+            encryption_key=key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(password_length=48, exclude_punctuation=True),
+            removal_policy=data_removal_policy(config),
+        )
+        acknowledge(
+            secret,
+            {
+                "AwsSolutions-SMG4": (
+                    "Rotating the HMAC key would change every pseudonymised IP and break joins across "
+                    "time; it is rotated deliberately with a re-keying job, not on a schedule."
+                ),
+                "NIST.800.53.R5-SecretsManagerRotationEnabled": (
+                    "Scheduled rotation would silently change IP pseudonyms; rotation is a planned re-keying."
+                ),
+            },
+        )
+        return secret
 
     def _iot_ingestion(
         self,

@@ -91,6 +91,10 @@ class DataLakeStack(Stack):
             "ClickstreamStream", names.clickstream_stream, config.clickstream.stream, config
         )
         self.cdc_stream = self._stream("CdcStream", names.cdc_stream, config.cdc.stream, config)
+        # Small records (one per video segment): one shard's worth is plenty, on demand keeps it simple.
+        self.video_metadata_stream = self._stream(
+            "VideoMetadataStream", names.video_metadata_stream, StreamConfig(), config
+        )
 
         self.glue_database_name = names.glue_database
         self.glue_database = glue.CfnDatabase(

@@ -11,6 +11,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+# The cfn-lint of this virtualenv (a global one may be older and lack CDK template detection).
+CFN_LINT = str(Path(sys.executable).parent / "cfn-lint")
+
 
 def count_acknowledgments(template: dict[str, object]) -> int:
     """Acknowledged findings written into resource Metadata (``cdk_nag.rules_to_suppress``)."""
@@ -30,7 +33,7 @@ def main(assembly_dir: str) -> int:
         return 2
     acknowledged = sum(count_acknowledgments(json.loads(t.read_text())) for t in templates)
     result = subprocess.run(
-        ["cfn-lint", "--include-checks", "I", "--format", "parseable", *map(str, templates)],
+        [CFN_LINT, "--include-checks", "I", "--format", "parseable", *map(str, templates)],
         capture_output=True,
         text=True,
         check=False,

@@ -151,3 +151,62 @@ def test_iot_rule_is_off_by_default(template):
 def test_stateless_stack_imports_nothing_from_stack_exports(template):
     rendered = json.dumps(template("dev", "clickstream").to_json())
     assert "Fn::ImportValue" not in rendered
+
+
+@pytest.fixture(scope="module")
+def hashed_iot_stack():
+    import dataclasses
+
+    from stacks.clickstream_stack import ClickstreamStack
+    from tests.infra.harness import build_stack
+
+    def factory(app, config, env):
+        clickstream = dataclasses.replace(config.clickstream, ip_protection="hash", iot_rule_enabled=True)
+        return ClickstreamStack(app, "Clickstream", config=dataclasses.replace(config, clickstream=clickstream), env=env)
+
+    return build_stack(factory)
+
+
+def test_hash_mode_generates_a_retained_key_the_transform_may_read(hashed_iot_stack):
+    from aws_cdk.assertions import Template
+
+    template = Template.from_stack(hashed_iot_stack)
+    secrets = template.find_resources("AWS::SecretsManager::Secret")
+    assert len(secrets) == 1
+    assert next(iter(secrets.values()))["DeletionPolicy"] == "Retain"
+    template.has_resource_properties(
+        "AWS::Lambda::Function",
+        {"Environment": {"Variables": Match.object_like({"IP_PROTECTION": "hash", "IP_HASH_SECRET_ARN": Match.any_value()})}},
+    )
+
+
+def test_iot_rule_forwards_the_topic_to_a_direct_put_firehose(hashed_iot_stack):
+    from aws_cdk.assertions import Template
+
+    template = Template.from_stack(hashed_iot_stack)
+    template.has_resource_properties(
+        "AWS::IoT::TopicRule",
+        {
+            "TopicRulePayload": Match.object_like(
+                {
+                    "Sql": "SELECT * FROM 'clickstream/events'",
+                    "Actions": [Match.object_like({"Firehose": Match.any_value()})],
+                    "ErrorAction": Match.object_like({"S3": Match.any_value()}),
+                }
+            )
+        },
+    )
+    template.has_resource_properties(
+        "AWS::KinesisFirehose::DeliveryStream",
+        {
+            "DeliveryStreamType": "DirectPut",
+            "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": Match.any_value()},
+        },
+    )
+
+
+def test_optional_features_are_scanner_clean(hashed_iot_stack):
+    from tests.infra.harness import cfn_lint_findings, nag_findings
+
+    assert nag_findings(hashed_iot_stack) == []
+    assert cfn_lint_findings(hashed_iot_stack) == []

@@ -94,7 +94,7 @@ def test_raw_data_moves_to_cheaper_storage_on_the_configured_days(template):
 
 def test_streams_are_on_demand_and_encrypted_with_the_lake_key(template):
     lake = template("dev", "data_lake")
-    lake.resource_count_is("AWS::Kinesis::Stream", 2)
+    lake.resource_count_is("AWS::Kinesis::Stream", 3)
     lake.has_resource_properties(
         "AWS::Kinesis::Stream",
         {
