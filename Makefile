@@ -44,7 +44,16 @@ $(STAMPS)/lambda-deps: lambdas/requirements.txt $(STAMPS)/venv
 		--only-binary=:all: --target build/lambda-deps/python -r lambdas/requirements.txt -c constraints.txt
 	@touch $@
 
-setup: $(STAMPS)/venv $(STAMPS)/node $(STAMPS)/lambda-deps ## Create .venv, install pinned Python and npm packages, build the Lambda layer
+# PyAV (FFmpeg inside) for the video ingest function only: its own layer. av 18 ships only
+# manylinux_2_28 wheels (glibc 2.28), which the Amazon Linux 2023 runtimes (python3.12+) provide.
+$(STAMPS)/video-deps: lambdas/video_ingest/requirements.txt constraints.txt $(STAMPS)/venv
+	rm -rf build/video-deps
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-compile \
+		--platform manylinux_2_28_x86_64 --implementation cp --python-version $(LAMBDA_PYTHON) \
+		--only-binary=:all: --target build/video-deps/python -r lambdas/video_ingest/requirements.txt -c constraints.txt
+	@touch $@
+
+setup: $(STAMPS)/venv $(STAMPS)/node $(STAMPS)/lambda-deps $(STAMPS)/video-deps ## Create .venv, install pinned Python and npm packages, build the Lambda layers
 
 lint: $(STAMPS)/venv ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check .

@@ -1,6 +1,13 @@
-"""Firehose delivery into the raw lake: Lambda transform, Parquet, dynamic partitions, error output."""
+"""Firehose delivery into the raw lake: Lambda transform, Parquet, dynamic partitions, error output.
+
+Without a transform, records that are already in their table's shape (e.g. the video events, each
+checked against its schema when it was built) are converted as they are and partitioned by the hour
+they arrived, which Firehose knows without any code.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
@@ -21,11 +28,19 @@ PARTITIONED_SUFFIX = (
     "year=!{partitionKeyFromLambda:year}/month=!{partitionKeyFromLambda:month}/"
     "day=!{partitionKeyFromLambda:day}/hour=!{partitionKeyFromLambda:hour}/"
 )
+# Without a transform: the hour (UTC) of the oldest record's arrival on the source stream.
+ARRIVAL_SUFFIX = "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
 ERROR_SUFFIX = "!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
 
 
 class LakeDelivery(Construct):
-    """A Firehose stream from a Kinesis stream (or Direct PUT) to Parquet in the raw bucket."""
+    """A Firehose stream from a Kinesis stream (or Direct PUT) to Parquet in the raw bucket.
+
+    With ``transform``, the function's ``partitionKeys`` (year, month, day, hour) partition the data;
+    with ``transform=None`` the records are converted as they arrive and partitioned by arrival hour.
+    ``timestamp_formats`` tell the Parquet conversion how timestamps are written (Joda patterns or
+    ``millis``).
+    """
 
     def __init__(
         self,
@@ -36,7 +51,7 @@ class LakeDelivery(Construct):
         source_stream: kinesis.IStream | None,
         bucket: s3.IBucket,
         key: kms.IKey,
-        transform: lambda_.IFunction,
+        transform: lambda_.IFunction | None,
         database_name: str,
         table_name: str,
         data_prefix: str,
@@ -44,6 +59,7 @@ class LakeDelivery(Construct):
         backup_prefix: str,
         settings: FirehoseConfig,
         log_retention: logs.RetentionDays,
+        timestamp_formats: Sequence[str] = ("millis",),
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -64,7 +80,8 @@ class LakeDelivery(Construct):
             reason="Firehose writes objects with generated names under its own data, error and backup prefixes.",
         )
         allow_key(self.role, key, encrypt=True, decrypt=True)
-        allow(self.role, ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"], [transform.function_arn])
+        if transform is not None:
+            allow(self.role, ["lambda:InvokeFunction", "lambda:GetFunctionConfiguration"], [transform.function_arn])
         allow(
             self.role,
             ["glue:GetTable", "glue:GetTableVersion", "glue:GetTableVersions"],
@@ -123,7 +140,7 @@ class LakeDelivery(Construct):
             extended_s3_destination_configuration=firehose.CfnDeliveryStream.ExtendedS3DestinationConfigurationProperty(
                 bucket_arn=bucket.bucket_arn,
                 role_arn=self.role.role_arn,
-                prefix=f"{data_prefix}{PARTITIONED_SUFFIX}",
+                prefix=f"{data_prefix}{PARTITIONED_SUFFIX if transform is not None else ARRIVAL_SUFFIX}",
                 error_output_prefix=f"{error_prefix}{ERROR_SUFFIX}",
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=settings.buffer_interval_seconds, size_in_m_bs=settings.buffer_size_mb
@@ -136,31 +153,22 @@ class LakeDelivery(Construct):
                     log_group_name=self.log_group.log_group_name,
                     log_stream_name=delivery_log.log_stream_name,
                 ),
-                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
-                    enabled=True,
-                    processors=[
-                        firehose.CfnDeliveryStream.ProcessorProperty(
-                            type="Lambda",
-                            parameters=[
-                                _param("LambdaArn", transform.function_arn),
-                                _param("BufferSizeInMBs", f"{settings.transform_buffer_size_mb:g}"),
-                                _param("BufferIntervalInSeconds", str(settings.transform_buffer_interval_seconds)),
-                                _param("NumberOfRetries", "3"),
-                            ],
-                        )
-                    ],
-                ),
-                dynamic_partitioning_configuration=firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
-                    enabled=True,
-                    retry_options=firehose.CfnDeliveryStream.RetryOptionsProperty(duration_in_seconds=300),
+                processing_configuration=_lambda_processing(transform, settings) if transform is not None else None,
+                dynamic_partitioning_configuration=(
+                    firehose.CfnDeliveryStream.DynamicPartitioningConfigurationProperty(
+                        enabled=True,
+                        retry_options=firehose.CfnDeliveryStream.RetryOptionsProperty(duration_in_seconds=300),
+                    )
+                    if transform is not None
+                    else None
                 ),
                 data_format_conversion_configuration=firehose.CfnDeliveryStream.DataFormatConversionConfigurationProperty(
                     enabled=True,
                     input_format_configuration=firehose.CfnDeliveryStream.InputFormatConfigurationProperty(
                         deserializer=firehose.CfnDeliveryStream.DeserializerProperty(
-                            # The transform writes timestamps as epoch milliseconds.
+                            # As the records write them (the clickstream transform: epoch milliseconds).
                             hive_json_ser_de=firehose.CfnDeliveryStream.HiveJsonSerDeProperty(
-                                timestamp_formats=["millis"]
+                                timestamp_formats=list(timestamp_formats)
                             )
                         )
                     ),
@@ -212,6 +220,25 @@ class LakeDelivery(Construct):
                     ),
                 },
             )
+
+
+def _lambda_processing(
+    transform: lambda_.IFunction, settings: FirehoseConfig
+) -> firehose.CfnDeliveryStream.ProcessingConfigurationProperty:
+    return firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+        enabled=True,
+        processors=[
+            firehose.CfnDeliveryStream.ProcessorProperty(
+                type="Lambda",
+                parameters=[
+                    _param("LambdaArn", transform.function_arn),
+                    _param("BufferSizeInMBs", f"{settings.transform_buffer_size_mb:g}"),
+                    _param("BufferIntervalInSeconds", str(settings.transform_buffer_interval_seconds)),
+                    _param("NumberOfRetries", "3"),
+                ],
+            )
+        ],
+    )
 
 
 def _param(name: str, value: str) -> firehose.CfnDeliveryStream.ProcessorParameterProperty:

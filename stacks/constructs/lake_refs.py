@@ -29,6 +29,7 @@ class LakeRefs:
     clickstream_stream: kinesis.IStream
     cdc_stream: kinesis.IStream
     database_name: str
+    video_metadata_stream: kinesis.IStream
 
 
 def bucket_name(config: PlatformConfig, purpose: str) -> str:
@@ -65,4 +66,10 @@ def import_lake(scope: Construct, config: PlatformConfig) -> LakeRefs:
             scope, "CdcStreamRef", stream_arn=stream_arn(scope, names.cdc_stream), encryption_key=key
         ),
         database_name=names.glue_database,
+        video_metadata_stream=kinesis.Stream.from_stream_attributes(
+            scope,
+            "VideoMetadataStreamRef",
+            stream_arn=stream_arn(scope, names.video_metadata_stream),
+            encryption_key=key,
+        ),
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import CfnResource, Duration, Stack
 from aws_cdk import aws_iam as iam
@@ -53,7 +53,10 @@ class PlatformFunction(Construct):
         key: kms.IKey,
         description: str,
         environment: Mapping[str, str] | None = None,
+        extra_layers: Sequence[lambda_.ILayerVersion] = (),
     ) -> None:
+        """``extra_layers``: third-party packages this function alone needs (e.g. PyAV for video),
+        attached after the shared dependency layer so that the other functions stay small."""
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
             self,
@@ -77,7 +80,7 @@ class PlatformFunction(Construct):
             architecture=lambda_.Architecture.X86_64,
             handler=f"lambdas.{name}.handler.handler",
             code=lambda_.Code.from_asset(str(staged_function_code(name))),
-            layers=[dependencies_layer(self)],
+            layers=[dependencies_layer(self), *extra_layers],
             memory_size=settings.memory_mb,
             timeout=Duration.seconds(settings.timeout_seconds),
             reserved_concurrent_executions=settings.reserved_concurrency,
