@@ -70,14 +70,14 @@ def run(
     start = as_of - timedelta(days=max(CLICKSTREAM_WINDOWS_DAYS), minutes=gap_minutes)
     events = read_raw_events(spark, raw_path, start=start, end=as_of)
     features = user_clickstream_features(sessionize(dedupe_events(events), gap_minutes), as_of)
-    snapshot = features.withColumn(SNAPSHOT_PARTITION, F.lit(as_of.date().isoformat()))
-    # Dynamic partition overwrite: a re-run replaces its own day and nothing else.
-    snapshot.write.mode("overwrite").partitionBy(SNAPSHOT_PARTITION).parquet(output_path)
-    return {
-        "feature_rows": spark.read.parquet(output_path)
-        .filter(F.col(SNAPSHOT_PARTITION) == as_of.date().isoformat())
-        .count()
-    }
+    snapshot = features.withColumn(SNAPSHOT_PARTITION, F.lit(as_of.date().isoformat())).cache()
+    rows = snapshot.count()
+    # Dynamic partition overwrite: a re-run replaces its own day and nothing else. A window with no
+    # events writes nothing (an empty partitioned write leaves a folder readers cannot infer).
+    if rows:
+        snapshot.write.mode("overwrite").partitionBy(SNAPSHOT_PARTITION).parquet(output_path)
+    snapshot.unpersist()
+    return {"feature_rows": rows}
 
 
 def main(argv: Sequence[str]) -> None:

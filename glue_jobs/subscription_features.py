@@ -21,12 +21,17 @@ from platform_core.schemas.features import SNAPSHOT_PARTITION, USER_SUBSCRIPTION
 def run(spark: Any, *, history_path: str, output_path: str, as_of: datetime) -> dict[str, int]:
     from pyspark.sql import functions as F  # noqa: N812
 
-    features = subscription_features(spark.read.parquet(history_path), as_of)
+    features = subscription_features(spark.read.parquet(history_path), as_of).cache()
+    rows = features.count()
     day = as_of.date().isoformat()
-    features.withColumn(SNAPSHOT_PARTITION, F.lit(day)).write.mode("overwrite").partitionBy(SNAPSHOT_PARTITION).parquet(
-        output_path
-    )
-    return {"feature_rows": spark.read.parquet(output_path).filter(F.col(SNAPSHOT_PARTITION) == day).count()}
+    # An as_of before any subscription existed has no rows; writing nothing keeps readers working
+    # (an empty partitioned write leaves a folder Spark cannot infer a schema from).
+    if rows:
+        features.withColumn(SNAPSHOT_PARTITION, F.lit(day)).write.mode("overwrite").partitionBy(
+            SNAPSHOT_PARTITION
+        ).parquet(output_path)
+    features.unpersist()
+    return {"feature_rows": rows}
 
 
 def main(argv: Sequence[str]) -> None:

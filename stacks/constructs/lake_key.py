@@ -46,3 +46,17 @@ class LakeKey(Construct):
                 },
             )
         )
+        # CloudWatch alarms and EventBridge rules publish to the KMS-encrypted alarm topic; AWS
+        # services need the key policy itself to name them (IAM policies do not cover them).
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowAlarmPublishers",
+                principals=[
+                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
+                    iam.ServicePrincipal("events.amazonaws.com"),
+                ],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
