@@ -22,6 +22,7 @@ from stacks.constructs.lake_key import LakeKey
 from stacks.constructs.lake_refs import bucket_name
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.secure_bucket import access_logs_bucket, secure_bucket
+from stacks.constructs.video_lake import video_lifecycle_rules
 from stacks.policies import data_removal_policy
 
 
@@ -65,7 +66,9 @@ class DataLakeStack(Stack):
                             transition_after=Duration.days(lake.raw_glacier_after_days),
                         ),
                     ],
-                )
+                ),
+                # Each camera's segments, frames and quarantined segments expire after its retention.
+                *video_lifecycle_rules(config.video.cameras),
             ],
         )
         self.curated_bucket = secure_bucket(

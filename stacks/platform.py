@@ -7,27 +7,40 @@ from dataclasses import dataclass
 from aws_cdk import App, Environment, Stack, Tags
 
 from platform_core.config import PlatformConfig
+from stacks.cdc_stack import CdcStack
 from stacks.clickstream_stack import ClickstreamStack
 from stacks.data_lake_stack import DataLakeStack
+from stacks.observability_stack import ObservabilityStack
+from stacks.video_stack import VideoStack
 
 
 @dataclass(frozen=True)
 class Platform:
     data_lake: DataLakeStack
+    observability: ObservabilityStack
     clickstream: ClickstreamStack
+    cdc: CdcStack
+    video: VideoStack
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data_lake, self.clickstream]
+        return [self.data_lake, self.observability, self.clickstream, self.cdc, self.video]
 
 
 def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platform:
     """Create every stack of one environment in ``app``."""
     prefix = "".join(part.capitalize() for part in config.resource_prefix.split("-"))
     data_lake = DataLakeStack(app, f"{prefix}DataLake", config=config, env=env)
+    # Stateless stacks find the lake by name; the dependencies only order the deployment.
+    observability = ObservabilityStack(app, f"{prefix}Observability", config=config, env=env)
     clickstream = ClickstreamStack(app, f"{prefix}Clickstream", config=config, env=env)
-    clickstream.add_dependency(data_lake)
-    platform = Platform(data_lake=data_lake, clickstream=clickstream)
+    cdc = CdcStack(app, f"{prefix}Cdc", config=config, env=env)
+    video = VideoStack(app, f"{prefix}Video", config=config, env=env)
+    for stack in (observability, clickstream, cdc, video):
+        stack.add_dependency(data_lake)
+    for stack in (clickstream, cdc, video):
+        stack.add_dependency(observability)  # their alarms notify its topic, found by name
+    platform = Platform(data_lake=data_lake, observability=observability, clickstream=clickstream, cdc=cdc, video=video)
     for stack in platform.stacks:
         Tags.of(stack).add("platform", config.prefix)
         Tags.of(stack).add("environment", config.env_name)

@@ -1,0 +1,68 @@
+"""moto in server mode, in this process, on a loopback port.
+
+Handlers create their boto3 clients lazily; pointing ``AWS_ENDPOINT_URL`` at the embedded server
+before they run makes every client (ours and awswrangler's) talk to it, with no code change.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_SESSION_TOKEN": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_REGION": REGION,
+    "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+    "MOTO_ACCOUNT_ID": ACCOUNT,
+}
+
+
+@dataclass(frozen=True)
+class EmbeddedAws:
+    endpoint_url: str
+    region: str = REGION
+    account: str = ACCOUNT
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region, endpoint_url=self.endpoint_url)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def embedded_aws() -> Iterator[EmbeddedAws]:
+    """Start moto on 127.0.0.1, point every AWS client of this process at it, stop it after."""
+    from moto.server import ThreadedMotoServer
+
+    port = _free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = {key: os.environ.get(key) for key in (*_ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update(_ENV)
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield EmbeddedAws(endpoint_url=endpoint)
+    finally:
+        server.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
