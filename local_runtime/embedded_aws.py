@@ -48,8 +48,11 @@ def _free_port() -> int:
 @contextmanager
 def embedded_aws() -> Iterator[EmbeddedAws]:
     """Start moto on 127.0.0.1, point every AWS client of this process at it, stop it after."""
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per AWS call otherwise
     port = _free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runtime import cdc_stage, clickstream_stage, spark_stage
+from local_runtime import cdc_stage, clickstream_stage, spark_stage, video_stage
 from local_runtime.context import Progress, RunContext
 from local_runtime.embedded_aws import embedded_aws
 from local_runtime.inputs import demo_inputs
@@ -48,6 +48,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         _stage("provision", lambda: provision(ctx))
         _stage("clickstream", lambda: clickstream_stage.run(ctx, inputs.clickstream))
         cdc = _stage("cdc", lambda: cdc_stage.run(ctx, inputs.cdc_lines))
+        video = _stage("video", lambda: video_stage.run(ctx, options.cameras))
         spark = _stage("spark", spark_stage.start_spark)
         try:
             _stage("glue jobs", lambda: spark_stage.run(ctx, spark, cdc.snapshot_files))
@@ -57,6 +58,14 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         ctx.summary["clickstream"]["injected_duplicates"] = inputs.clickstream.injected_duplicates
         ctx.summary["clickstream"]["injected_bad"] = inputs.clickstream.injected_bad
         ctx.summary["cdc"] = cdc_summary(options.out, len(inputs.cdc_lines))
+        ctx.summary["video"] = {
+            "cameras": video.cameras,
+            "camera_status": video.statuses,
+            "segments_stored": video.segments_stored,
+            "segments_quarantined": video.segments_quarantined,
+            "gaps": video.gaps,
+            "metadata_rows": video.metadata_rows,
+        }
         ctx.summary["lost"] = ctx.summary["clickstream"]["lost"]
         ctx.write_summary()
         progress.say("done", f"lost={ctx.summary['lost']}")
