@@ -10,6 +10,7 @@ from platform_core.config import PlatformConfig
 from stacks.cdc_stack import CdcStack
 from stacks.clickstream_stack import ClickstreamStack
 from stacks.data_lake_stack import DataLakeStack
+from stacks.feature_stack import FeatureStack
 from stacks.observability_stack import ObservabilityStack
 from stacks.video_stack import VideoStack
 
@@ -21,10 +22,11 @@ class Platform:
     clickstream: ClickstreamStack
     cdc: CdcStack
     video: VideoStack
+    features: FeatureStack
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data_lake, self.observability, self.clickstream, self.cdc, self.video]
+        return [self.data_lake, self.observability, self.clickstream, self.cdc, self.video, self.features]
 
 
 def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platform:
@@ -36,11 +38,20 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
     clickstream = ClickstreamStack(app, f"{prefix}Clickstream", config=config, env=env)
     cdc = CdcStack(app, f"{prefix}Cdc", config=config, env=env)
     video = VideoStack(app, f"{prefix}Video", config=config, env=env)
-    for stack in (observability, clickstream, cdc, video):
+    features = FeatureStack(app, f"{prefix}Features", config=config, env=env)
+    for stack in (observability, clickstream, cdc, video, features):
         stack.add_dependency(data_lake)
-    for stack in (clickstream, cdc, video):
+    for stack in (clickstream, cdc, video, features):
         stack.add_dependency(observability)  # their alarms notify its topic, found by name
-    platform = Platform(data_lake=data_lake, observability=observability, clickstream=clickstream, cdc=cdc, video=video)
+    features.add_dependency(cdc)  # the orchestration starts the CDC stack's history job by name
+    platform = Platform(
+        data_lake=data_lake,
+        observability=observability,
+        clickstream=clickstream,
+        cdc=cdc,
+        video=video,
+        features=features,
+    )
     for stack in platform.stacks:
         Tags.of(stack).add("platform", config.prefix)
         Tags.of(stack).add("environment", config.env_name)
