@@ -1,6 +1,6 @@
 """``python -m local_runtime`` (``make demo``): the whole platform on an embedded AWS.
 
-    make demo DEMO_ARGS="--clickstream events.ndjson --cdc changes.jsonl --camera URL --out DIR"
+make demo DEMO_ARGS="--clickstream events.ndjson --cdc changes.jsonl --camera URL --out DIR"
 """
 
 from __future__ import annotations
@@ -15,12 +15,17 @@ from local_runtime.run import DemoOptions, run_demo
 
 
 def parse_args(argv: list[str]) -> DemoOptions:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="make demo", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--clickstream", type=Path, help="NDJSON file, one clickstream event per line")
     parser.add_argument("--cdc", type=Path, help="JSONL file, one DMS Kinesis-target record per line")
-    parser.add_argument("--camera", action="append", default=[], help="HLS playlist URL (repeatable), read until #EXT-X-ENDLIST")
+    parser.add_argument(
+        "--camera", action="append", default=[], help="HLS playlist URL (repeatable), read until #EXT-X-ENDLIST"
+    )
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output/)")
     parser.add_argument("--users", type=int, default=3000, help="generated users when no files are given")
+    parser.add_argument("--months", type=int, default=6, help="months of generated history")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
@@ -33,6 +38,7 @@ def parse_args(argv: list[str]) -> DemoOptions:
         cameras=tuple(args.camera),
         out=args.out,
         users=args.users,
+        months=args.months,
         seed=args.seed,
         quiet=args.quiet,
     )

@@ -9,7 +9,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import pyarrow as pa
@@ -113,7 +113,7 @@ def _land_transitions(ctx: RunContext, landing: CdcLanding) -> None:
             local.parent.mkdir(parents=True, exist_ok=True)
             local.write_bytes(body)
             date = item["Key"][len(CDC_TRANSITIONS_PREFIX) :].split("/")[0]
-            rows_by_date.setdefault(date, []).extend(fastavro.reader(io.BytesIO(body)))
+            rows_by_date.setdefault(date, []).extend(cast(dict[str, Any], r) for r in fastavro.reader(io.BytesIO(body)))
     schema = arrow_schema(TRANSITION)
     for date, rows in sorted(rows_by_date.items()):
         directory = ctx.lake / "cdc_transitions" / date

@@ -59,9 +59,13 @@ def run(ctx: RunContext, source: ClickstreamInput) -> ClickstreamLanding:
     for start in range(0, len(raw), 500):
         kinesis.put_records(
             StreamName=stream,
-            Records=[{"Data": data, "PartitionKey": f"raw-{start + i}"} for i, data in enumerate(raw[start : start + 500])],
+            Records=[
+                {"Data": data, "PartitionKey": f"raw-{start + i}"} for i, data in enumerate(raw[start : start + 500])
+            ],
         )
-    ctx.progress.say("clickstream", f"{sum(r.acknowledged for r in results)} events acknowledged, {len(raw)} raw lines sent")
+    ctx.progress.say(
+        "clickstream", f"{sum(r.acknowledged for r in results)} events acknowledged, {len(raw)} raw lines sent"
+    )
 
     os.environ.update(
         {

@@ -122,10 +122,14 @@ class LocalFirehose:
                 by_partition[partition].append(row)
             elif result["result"] == "ProcessingFailed":
                 report.processing_failed += 1
-                self._write_error("processing-failed", source, "Lambda.ProcessingFailed", "record failed in the transform")
+                self._write_error(
+                    "processing-failed", source, "Lambda.ProcessingFailed", "record failed in the transform"
+                )
             # "Dropped" is intentionally discarded by the transform: nothing to write.
 
-    def _write_partitions(self, by_partition: dict[tuple[str, ...], list[dict[str, Any]]], report: DeliveryReport) -> None:
+    def _write_partitions(
+        self, by_partition: dict[tuple[str, ...], list[dict[str, Any]]], report: DeliveryReport
+    ) -> None:
         schema = arrow_schema(self.schema)
         for partition, rows in sorted(by_partition.items()):
             good, bad = _fit_schema(rows, self.schema)
@@ -163,7 +167,9 @@ class LocalFirehose:
                 out.write(json.dumps(entry) + "\n")
 
 
-def _fit_schema(rows: list[dict[str, Any]], schema: Schema) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+def _fit_schema(
+    rows: list[dict[str, Any]], schema: Schema
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
     """Convert epoch-ms timestamps as the HiveJsonSerDe ``millis`` format does; keep only schema columns."""
     from datetime import UTC, datetime
 

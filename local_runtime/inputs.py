@@ -26,11 +26,13 @@ class DemoInputs:
     world: SyntheticWorld | None  # None when the user brought all their own data
 
 
-def generated_world(users: int, seed: int) -> SyntheticWorld:
-    return build_world(GeneratorConfig(n_users=users, seed=seed))
+def generated_world(users: int, seed: int, months: int = 6) -> SyntheticWorld:
+    return build_world(GeneratorConfig(n_users=users, seed=seed, months=months))
 
 
-def inject_faults(events: list[dict[str, Any]], *, seed: int, duplicate_share: float = 0.02, bad_share: float = 0.01) -> ClickstreamInput:
+def inject_faults(
+    events: list[dict[str, Any]], *, seed: int, duplicate_share: float = 0.02, bad_share: float = 0.01
+) -> ClickstreamInput:
     """Serialise events, resend a share of them and mix in malformed records."""
     rng = random.Random(seed)
     lines = [json.dumps(e, separators=(",", ":")).encode() for e in events]
@@ -44,7 +46,9 @@ def inject_faults(events: list[dict[str, Any]], *, seed: int, duplicate_share: f
         lambda e: json.dumps({**e, "event_id": f"bad-{rng.random()}", "event_type": "teleport"}).encode(),
         lambda e: b"\xff\xfe not utf-8",
     ]
-    bad = [bad_kinds[i % len(bad_kinds)](events[rng.randrange(len(events))]) for i in range(int(len(events) * bad_share))]
+    bad = [
+        bad_kinds[i % len(bad_kinds)](events[rng.randrange(len(events))]) for i in range(int(len(events) * bad_share))
+    ]
     lines += bad
     rng.shuffle(lines)
     return ClickstreamInput(lines=lines, injected_duplicates=len(duplicates), injected_bad=len(bad))
@@ -55,8 +59,10 @@ def read_lines(path: Path) -> list[bytes]:
     return [line for line in path.read_bytes().splitlines() if line.strip()]
 
 
-def demo_inputs(*, users: int, seed: int, clickstream_file: Path | None, cdc_file: Path | None) -> DemoInputs:
-    world = generated_world(users, seed) if clickstream_file is None or cdc_file is None else None
+def demo_inputs(
+    *, users: int, seed: int, clickstream_file: Path | None, cdc_file: Path | None, months: int = 6
+) -> DemoInputs:
+    world = generated_world(users, seed, months) if clickstream_file is None or cdc_file is None else None
     if clickstream_file is not None:
         clickstream = ClickstreamInput(lines=read_lines(clickstream_file))
     else:

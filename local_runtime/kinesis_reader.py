@@ -33,6 +33,6 @@ def read_stream(kinesis: Any, stream_name: str, *, limit: int = 10_000) -> Itera
                     data=record["Data"],
                     approximate_arrival_ms=int(record["ApproximateArrivalTimestamp"].timestamp() * 1000),
                 )
-            if not page["Records"] or page.get("MillisBehindLatest", 0) == 0 and len(page["Records"]) < limit:
+            if not page["Records"] or (page.get("MillisBehindLatest", 0) == 0 and len(page["Records"]) < limit):
                 break
             iterator = page.get("NextShardIterator")

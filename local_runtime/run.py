@@ -6,11 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runtime import cdc_stage, clickstream_stage, spark_stage, video_stage
+from local_runtime import cdc_stage, clickstream_stage, serving_stage, spark_stage, training_stage, video_stage
 from local_runtime.context import Progress, RunContext
 from local_runtime.embedded_aws import embedded_aws
 from local_runtime.inputs import demo_inputs
 from local_runtime.provision import provision
+from local_runtime.report import write_report
 from local_runtime.summary import cdc_summary, clickstream_summary
 from platform_core.config import load_config
 
@@ -22,8 +23,12 @@ class DemoOptions:
     cameras: tuple[str, ...] = ()
     out: Path = Path("demo_output")
     users: int = 3000
+    months: int = 6
     seed: int = 7
     quiet: bool = False
+
+
+MIN_TRAINING_ROWS = 50
 
 
 class StageFailedError(RuntimeError):
@@ -34,7 +39,11 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     progress = Progress(quiet=options.quiet)
     options.out.mkdir(parents=True, exist_ok=True)
     inputs = demo_inputs(
-        users=options.users, seed=options.seed, clickstream_file=options.clickstream_file, cdc_file=options.cdc_file
+        users=options.users,
+        seed=options.seed,
+        months=options.months,
+        clickstream_file=options.clickstream_file,
+        cdc_file=options.cdc_file,
     )
     progress.say(
         "inputs",
@@ -49,11 +58,23 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         _stage("clickstream", lambda: clickstream_stage.run(ctx, inputs.clickstream))
         cdc = _stage("cdc", lambda: cdc_stage.run(ctx, inputs.cdc_lines))
         video = _stage("video", lambda: video_stage.run(ctx, options.cameras))
-        spark = _stage("spark", spark_stage.start_spark)
+        spark, owned = _stage("spark", spark_stage.start_spark)
         try:
-            _stage("glue jobs", lambda: spark_stage.run(ctx, spark, cdc.snapshot_files))
+            glue = _stage("glue jobs", lambda: spark_stage.run(ctx, spark, cdc.snapshot_files))
         finally:
-            spark.stop()
+            if owned:  # a session someone else started (a test run's) is theirs to stop
+                spark.stop()
+        training = None
+        if glue.training_rows < MIN_TRAINING_ROWS:
+            ctx.skipped["model"] = f"only {glue.training_rows} labelled rows; training needs {MIN_TRAINING_ROWS}"
+        else:
+            truth = _truth(inputs.world) if inputs.world is not None and options.cdc_file is None else None
+            training = _stage("training", lambda: training_stage.run(ctx, truth=truth))
+        serving = None
+        if training is None or not training.approved:
+            ctx.skipped["serving"] = "no approved model"
+        else:
+            serving = _stage("serving", lambda: serving_stage.run(ctx, training.model_dir, training.test_dir))
         ctx.summary["clickstream"] = clickstream_summary(options.out, len(inputs.clickstream.lines))
         ctx.summary["clickstream"]["injected_duplicates"] = inputs.clickstream.injected_duplicates
         ctx.summary["clickstream"]["injected_bad"] = inputs.clickstream.injected_bad
@@ -66,10 +87,46 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             "gaps": video.gaps,
             "metadata_rows": video.metadata_rows,
         }
+        ctx.summary["features"] = {
+            "users": glue.feature_users,
+            "snapshot_dates": len(glue.snapshot_dates),
+            "training_rows": glue.training_rows,
+            "online_offline_mismatches": None,
+        }
+        metrics = training.evaluation["binary_classification_metrics"] if training else {}
+        ctx.summary["model"] = {
+            "pr_auc": metrics.get("pr_auc", {}).get("value"),
+            "roc_auc": metrics.get("roc_auc", {}).get("value"),
+            "oracle_pr_auc": training.evaluation.get("oracle", {}).get("pr_auc") if training else None,
+            "registered": bool(training and training.registered),
+            "approved": bool(training and training.approved),
+        }
+        ctx.summary["serving"] = {
+            "requests": serving.requests if serving else 0,
+            "p50_ms": serving.p50_ms if serving else None,
+            "p99_ms": serving.p99_ms if serving else None,
+            "labelled_feedback_rows": serving.labelled_rows if serving else 0,
+        }
         ctx.summary["lost"] = ctx.summary["clickstream"]["lost"]
         ctx.write_summary()
+        write_report(options.out, {**ctx.summary, "skipped": ctx.skipped})
         progress.say("done", f"lost={ctx.summary['lost']}")
     return ctx.summary
+
+
+def _truth(world: Any) -> Any:
+    """The generator's true churn probability per (user, renewal date), keyed like the labels
+    the history job derives (cutoff = the renewal date, 00:00 UTC)."""
+    import pandas as pd
+
+    renewals = world.history.renewals
+    return pd.DataFrame(
+        {
+            "user_id": renewals["user_id"].astype(str),
+            "cutoff_time": pd.to_datetime(renewals["renewal_date"]).dt.tz_localize("UTC"),
+            "true_churn_probability": renewals["true_churn_probability"],
+        }
+    ).drop_duplicates(["user_id", "cutoff_time"])
 
 
 def _stage(name: str, action: Any) -> Any:

@@ -26,10 +26,14 @@ class SparkLanding:
     feature_users: int = 0
 
 
-def start_spark() -> Any:
+def start_spark() -> tuple[Any, bool]:
+    """The session, and whether this call started it (and so must stop it)."""
+    from pyspark.sql import SparkSession
+
     from glue_jobs.spark_session import local_spark_session
 
-    return local_spark_session("mlp-local-runtime")
+    existing = SparkSession.getActiveSession()
+    return (existing, False) if existing is not None else (local_spark_session("mlp-local-runtime"), True)
 
 
 def run(ctx: RunContext, spark: Any, snapshot_files: list[Path]) -> SparkLanding:
@@ -52,7 +56,9 @@ def run(ctx: RunContext, spark: Any, snapshot_files: list[Path]) -> SparkLanding
 
     raw = spark.read.parquet(str(lake / "clickstream_raw"))
     curated = dedupe_events(raw)
-    curated.write.mode("overwrite").partitionBy("year", "month", "day", "hour").parquet(str(lake / "clickstream_curated"))
+    curated.write.mode("overwrite").partitionBy("year", "month", "day", "hour").parquet(
+        str(lake / "clickstream_curated")
+    )
     landing.curated_rows = spark.read.parquet(str(lake / "clickstream_curated")).count()
     ctx.progress.say("curated", f"{landing.curated_rows} distinct events in clickstream_curated")
 

@@ -7,7 +7,7 @@ import io
 import json
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import fastavro
@@ -18,7 +18,11 @@ def parquet_rows(directory: Path, *, distinct: str | None = None) -> int:
         return 0
     expression = f"count(DISTINCT {distinct})" if distinct else "count(*)"
     pattern = str(directory / "**" / "*.parquet")
-    result = duckdb.connect().execute(f"SELECT {expression} FROM read_parquet('{pattern}', hive_partitioning = true)").fetchone()
+    result = (
+        duckdb.connect()
+        .execute(f"SELECT {expression} FROM read_parquet('{pattern}', hive_partitioning = true)")
+        .fetchone()
+    )
     return int(result[0]) if result else 0
 
 
@@ -37,7 +41,7 @@ def avro_rows(directory: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if directory.exists():
         for path in sorted(directory.rglob("*.avro")):
-            rows.extend(fastavro.reader(io.BytesIO(path.read_bytes())))
+            rows.extend(cast(dict[str, Any], r) for r in fastavro.reader(io.BytesIO(path.read_bytes())))
     return rows
 
 

@@ -100,7 +100,14 @@ def _ingest(ctx: RunContext, table: str, cameras: list[CameraConfig], *, advance
             landing.invocations += 1
             for result in answer["results"]:
                 landing.statuses[result["camera_id"]] = result["status"]
-                if result["status"] in ("ended", "unreachable", "error", "unknown_camera", "bad_playlist", "sequence_reset"):
+                if result["status"] in (
+                    "ended",
+                    "unreachable",
+                    "error",
+                    "unknown_camera",
+                    "bad_playlist",
+                    "sequence_reset",
+                ):
                     active.discard(result["camera_id"])
         if not active:
             break
@@ -134,7 +141,11 @@ def _count_landing(ctx: RunContext, landing: VideoLanding) -> None:
         by_type.setdefault(str(event.get("event_type")), []).append(event)
     landing.gaps = len(by_type.get("gap", []))
     now = datetime.now(UTC)
-    for event_type, dataset in (("segment", "video_segments"), ("gap", "video_gaps"), ("quarantine", "video_quarantine")):
+    for event_type, dataset in (
+        ("segment", "video_segments"),
+        ("gap", "video_gaps"),
+        ("quarantine", "video_quarantine"),
+    ):
         rows = by_type.get(event_type, [])
         if not rows:
             continue

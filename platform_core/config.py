@@ -208,23 +208,143 @@ class FeaturesConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
+    """The SageMaker training pipeline (docs/training.md): preprocess -> train -> evaluate -> gate -> register.
+
+    Instance types and counts, the PR-AUC floor and the XGBoost hyperparameters are the defaults of
+    pipeline parameters: a run may override them without a deployment.
+    """
+
     processing_instance_type: str = "ml.m5.xlarge"
     training_instance_type: str = "ml.m5.xlarge"
     training_instance_count: int = 1
     min_pr_auc: float = 0.3
+    # Unused: the feature orchestration (FeaturesConfig.schedule_expression) starts the training
+    # pipeline right after it rebuilt the training set, so the pipeline has no schedule of its own.
     schedule_expression: str = "cron(0 3 * * ? *)"
+    # --- added by the training stack (all optional, with the dev defaults) ---
+    # Model package group: f"{resource_prefix}-{model_package_group}" (e.g. mlp-dev-churn).
+    model_package_group: str = "churn"
+    # The SageMaker XGBoost framework image (sagemaker-xgboost:<this>) runs every step.
+    xgboost_framework_version: str = "3.2-0"
+    processing_volume_gb: int = 30
+    training_volume_gb: int = 30
+    processing_max_runtime_minutes: int = 60
+    training_max_runtime_minutes: int = 4 * 60
+    # The time split of preprocess.py: the latest cutoffs are held out for validation, then test.
+    validation_fraction: float = 0.15
+    test_fraction: float = 0.15
+    # Instance types a registered model declares it can be served on (real time and batch).
+    inference_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.m5.xlarge")
+    transform_instance_types: tuple[str, ...] = ("ml.m5.large", "ml.m5.xlarge")
+
+    def __post_init__(self) -> None:
+        for instance_type in (
+            self.processing_instance_type,
+            self.training_instance_type,
+            *self.inference_instance_types,
+            *self.transform_instance_types,
+        ):
+            if not instance_type.startswith("ml."):
+                raise ValueError(f"SageMaker instance types start with 'ml.', got {instance_type!r}")
+        if self.training_instance_count < 1:
+            raise ValueError("training_instance_count must be at least 1")
+        if not 0 <= self.min_pr_auc <= 1:
+            raise ValueError("min_pr_auc is a PR-AUC, in [0, 1]")
+        if not re.fullmatch(r"[a-z0-9](-?[a-z0-9])*", self.model_package_group):
+            raise ValueError("model_package_group must be lower-case letters, digits and single dashes")
+        if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1:
+            raise ValueError("validation_fraction and test_fraction must be in (0, 1)")
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError("validation_fraction + test_fraction must leave rows for training")
+        if not 1 <= self.processing_volume_gb <= 16_384 or not 1 <= self.training_volume_gb <= 16_384:
+            raise ValueError("volume sizes must be 1..16384 GB (SageMaker limits)")
+        if not 1 <= self.processing_max_runtime_minutes <= 7 * 24 * 60:
+            raise ValueError("processing_max_runtime_minutes must be 1..10080 (SageMaker: 7 days)")
+        if not 1 <= self.training_max_runtime_minutes <= 28 * 24 * 60:
+            raise ValueError("training_max_runtime_minutes must be 1..40320 (SageMaker: 28 days)")
 
 
 @dataclass(frozen=True)
 class ServingConfig:
+    """Real-time endpoint, inference API, batch scoring and the feedback loop (docs/serving.md)."""
+
     serverless: bool = True
     serverless_memory_mb: int = 2048
     serverless_max_concurrency: int = 5
     instance_type: str = "ml.m5.large"
     min_instances: int = 1
     max_instances: int = 4
-    invocations_per_instance_target: int = 200
+    # SageMakerVariantInvocationsPerInstance is per instance and per *minute*. One container process
+    # scores ~490 requests/s on one core (bench/bench_inference.py, a single-process server, so an
+    # ml.m5.large counts as one core); half of that, for headroom while new instances start, is
+    # ~250 requests/s = 15,000 per minute. See docs/serving.md, "Scaling".
+    invocations_per_instance_target: int = 15_000
     inference_timeout_ms: int = 1500
+    # --- added by the serving stack (all optional, with the dev defaults) ---
+    # Blue/green deployment of instance endpoints: a canary share of the new fleet serves first for
+    # canary_wait_seconds, then all traffic shifts; the old fleet stays final_bake_seconds for an
+    # instant rollback. Any rollback alarm in ALARM during these windows rolls the deployment back.
+    canary_percent: int = 10
+    canary_wait_seconds: int = 600
+    final_bake_seconds: int = 600
+    deployment_timeout_seconds: int = 3600
+    rollback_5xx_per_minute: int = 1  # server errors in one minute that roll a deployment back
+    rollback_latency_ms: int = 1000  # p99 model latency over one minute that rolls a deployment back
+    scale_in_cooldown_seconds: int = 600
+    scale_out_cooldown_seconds: int = 60
+    data_capture_percent: int = 100
+    # The deployer reconciles the endpoint with the latest approved model on every registry event,
+    # on every endpoint state change, and on this schedule (a deployment that found the endpoint busy
+    # continues here; autoscaling is attached once the endpoint is in service).
+    reconcile_rate_minutes: int = 15
+    # One deployer at a time: a registry event and a scheduled run never race to update the endpoint.
+    deployer: FunctionConfig = field(
+        default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=120, reserved_concurrency=1)
+    )
+    # The API's budget: two feature reads, the endpoint call (timeout above, one retry) and a margin.
+    api_function: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=512, timeout_seconds=10))
+    api_rate_limit_rps: int = 200
+    api_burst_limit: int = 400
+    manifest_cache_seconds: int = 60  # how long an API container trusts the deployed model it read
+    # Batch scoring of every active user (after the daily features, which run at 01:00 UTC).
+    batch_schedule_expression: str = "cron(0 4 * * ? *)"
+    batch_schedule_enabled: bool = True
+    batch_instance_type: str = "ml.m5.large"
+    batch_instance_count: int = 1
+    batch_timeout_minutes: int = 180
+    # Feedback: captured predictions joined with the churn labels that arrive later through CDC.
+    feedback_schedule_expression: str = "cron(0 6 * * ? *)"
+    feedback_max_lead_days: int = 35  # a prediction older than this before a renewal is not about it
+    feedback_rejoin_days: int = 7  # labels known in the last N days are (re)joined on every run
+    quality_window_days: int = 30  # model quality is measured on labels known in the last N days
+    quality_min_labelled_rows: int = 200  # fewer labelled predictions than this decide nothing
+    # SageMaker Model Monitor data quality (instance endpoints only; the endpoint must exist first,
+    # and Model Monitor is closed to new AWS customers): see docs/serving.md.
+    model_monitor_enabled: bool = False
+    monitor_schedule_expression: str = "cron(0 * ? * * *)"
+    monitor_instance_type: str = "ml.m5.large"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min_instances <= self.max_instances:
+            raise ValueError("serving needs 1 <= min_instances <= max_instances")
+        if self.serverless_memory_mb not in (1024, 2048, 3072, 4096, 5120, 6144):
+            raise ValueError("serverless_memory_mb must be 1024..6144 in steps of 1024 (SageMaker limits)")
+        if not 1 <= self.serverless_max_concurrency <= 200:
+            raise ValueError("serverless_max_concurrency must be 1..200 (SageMaker limits)")
+        if not 1 <= self.canary_percent <= 50:
+            raise ValueError("canary_percent must be 1..50: SageMaker caps a canary at half the new fleet")
+        if not 0 <= self.canary_wait_seconds <= 3600 or not 0 <= self.final_bake_seconds <= 3600:
+            raise ValueError("canary_wait_seconds and final_bake_seconds must be 0..3600 (SageMaker limits)")
+        if not 600 <= self.deployment_timeout_seconds <= 14_400:
+            raise ValueError("deployment_timeout_seconds must be 600..14400 (SageMaker limits)")
+        if not 0 < self.data_capture_percent <= 100:
+            raise ValueError("data_capture_percent must be 1..100")
+        if self.invocations_per_instance_target < 1 or self.inference_timeout_ms < 100:
+            raise ValueError("invocations_per_instance_target must be positive and inference_timeout_ms >= 100")
+        if self.model_monitor_enabled and self.serverless:
+            raise ValueError("Model Monitor needs data capture, which serverless endpoints do not support")
+        if self.quality_min_labelled_rows < 1 or self.feedback_max_lead_days < 1:
+            raise ValueError("quality_min_labelled_rows and feedback_max_lead_days must be positive")
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,35 @@ class Names:
         """SNS topic the orchestration state machine notifies when a run fails."""
         return f"{self._p}-orchestration-failures"
 
+    # Serving (added by the serving stack).
+
+    @property
+    def model_package_group(self) -> str:
+        """SageMaker Model Registry group of the churn model: training registers, approval deploys."""
+        return f"{self._p}-churn"
+
+    @property
+    def serving_manifest_parameter(self) -> str:
+        """SSM parameter (JSON) naming the model the endpoint serves; written by the deployer."""
+        return f"/{self._p}/serving/deployed-model"
+
+    @property
+    def endpoint_rollback_alarms(self) -> tuple[str, ...]:
+        """CloudWatch alarms that roll a blue/green endpoint deployment back (errors, latency)."""
+        return (f"{self._p}-inference-rollback-errors", f"{self._p}-inference-rollback-latency")
+
+    @property
+    def batch_scoring_state_machine(self) -> str:
+        return f"{self._p}-batch-scoring"
+
+    @property
+    def inference_api(self) -> str:
+        return f"{self._p}-inference-api"
+
+    @property
+    def data_quality_monitoring_schedule(self) -> str:
+        return f"{self._p}-inference-data-quality"
+
 
 BUCKET_PURPOSES = frozenset({"raw", "curated", "artifacts", "access-logs"})
 
@@ -183,3 +212,19 @@ SEARCH_INDEX_PREFIX = "clickstream"
 SEARCH_INDEX_PATTERN = "clickstream-*"
 SEARCH_ERROR_PREFIX = "errors/opensearch/"
 SEARCH_REJECTS_PREFIX = "errors/opensearch/rejected/"
+
+
+# ---------------------------------------------------------------------------------------------
+# Serving (added by the serving stack): see platform_core/schemas/serving.py for the datasets.
+# ---------------------------------------------------------------------------------------------
+
+# Raw bucket: what the endpoint (or, for serverless endpoints, the inference API) captures,
+# as <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl.
+DATA_CAPTURE_PREFIX = "serving/data-capture/"
+# Artifacts bucket: the feature transform and metadata of each deployed model version, copied out
+# of model.tar.gz by the deployer so that the inference API never opens a model archive.
+SERVING_MODELS_PREFIX = "serving/models/"
+# Artifacts bucket: Model Monitor's data-quality baseline and reports.
+MONITORING_PREFIX = "serving/monitoring/"
+# Curated bucket: the active users' features exported for batch scoring (one folder per run).
+BATCH_INPUT_PREFIX = "serving/batch-input/"

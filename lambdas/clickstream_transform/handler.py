@@ -14,7 +14,6 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from lambdas.clickstream_transform import aws
-from platform_core.enrich import IpProtector, ip_protector
 from lambdas.clickstream_transform.firehose import (
     FirehoseBatch,
     RecordResult,
@@ -25,6 +24,7 @@ from lambdas.clickstream_transform.firehose import (
 from lambdas.clickstream_transform.rejects import rejected, rejects_file
 from lambdas.clickstream_transform.settings import Settings, settings
 from lambdas.clickstream_transform.transform import TransformOutcome, transform_event_safely
+from platform_core.enrich import IpProtector, ip_protector
 
 logger = Logger(service="clickstream-transform")
 

@@ -16,10 +16,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lambdas.clickstream_transform import aws
-from platform_core import enrich
 from lambdas.clickstream_transform import handler as transform_handler
 from lambdas.clickstream_transform.handler import handler
 from lambdas.clickstream_transform.settings import SettingsError
+from platform_core import enrich
 from platform_core.arrow_schema import arrow_schema
 from platform_core.schema import Primitive
 from platform_core.schemas.clickstream import CLICKSTREAM_RAW, MAX_RECORD_BYTES

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from platform_core.enrich import truncate_ip
 from lambdas.clickstream_transform.firehose import FirehoseRecord, parse_event
 from lambdas.clickstream_transform.rejects import rejects_key
 from lambdas.clickstream_transform.settings import Settings, SettingsError
@@ -16,6 +15,7 @@ from lambdas.clickstream_transform.transform import (
     transform_event,
     transform_event_safely,
 )
+from platform_core.enrich import truncate_ip
 from platform_core.names import CLICKSTREAM_REJECTS_PREFIX
 from platform_core.schemas.clickstream import CLICKSTREAM_RAW
 from platform_core.validation import ReasonCode, Rejection

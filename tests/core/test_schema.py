@@ -52,7 +52,7 @@ def test_avro_schema_round_trips_and_optional_fields_default_to_null():
     fastavro.schemaless_writer(buffer, parsed, record)
     buffer.seek(0)
     assert fastavro.schemaless_reader(buffer, parsed) == record
-    optional = [f for f in avro_schema(TINY)["fields"] if f["name"] == "n"][0]
+    optional = next(f for f in avro_schema(TINY)["fields"] if f["name"] == "n")
     assert optional["type"][0] == "null" and optional["default"] is None
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import App, Environment, Stack
-from aws_cdk.assertions import Template
 
 from platform_core.config import PlatformConfig, load_config
 from stacks.compliance import rule_packs

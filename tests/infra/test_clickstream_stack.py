@@ -162,7 +162,9 @@ def hashed_iot_stack():
 
     def factory(app, config, env):
         clickstream = dataclasses.replace(config.clickstream, ip_protection="hash", iot_rule_enabled=True)
-        return ClickstreamStack(app, "Clickstream", config=dataclasses.replace(config, clickstream=clickstream), env=env)
+        return ClickstreamStack(
+            app, "Clickstream", config=dataclasses.replace(config, clickstream=clickstream), env=env
+        )
 
     return build_stack(factory)
 
@@ -176,7 +178,11 @@ def test_hash_mode_generates_a_retained_key_the_transform_may_read(hashed_iot_st
     assert next(iter(secrets.values()))["DeletionPolicy"] == "Retain"
     template.has_resource_properties(
         "AWS::Lambda::Function",
-        {"Environment": {"Variables": Match.object_like({"IP_PROTECTION": "hash", "IP_HASH_SECRET_ARN": Match.any_value()})}},
+        {
+            "Environment": {
+                "Variables": Match.object_like({"IP_PROTECTION": "hash", "IP_HASH_SECRET_ARN": Match.any_value()})
+            }
+        },
     )
 
 
@@ -200,7 +206,10 @@ def test_iot_rule_forwards_the_topic_to_a_direct_put_firehose(hashed_iot_stack):
         "AWS::KinesisFirehose::DeliveryStream",
         {
             "DeliveryStreamType": "DirectPut",
-            "DeliveryStreamEncryptionConfigurationInput": {"KeyType": "CUSTOMER_MANAGED_CMK", "KeyARN": Match.any_value()},
+            "DeliveryStreamEncryptionConfigurationInput": {
+                "KeyType": "CUSTOMER_MANAGED_CMK",
+                "KeyARN": Match.any_value(),
+            },
         },
     )
 

@@ -19,9 +19,7 @@ def test_key_rotates_and_lets_cloudwatch_logs_encrypt(template):
         "AWS::KMS::Key",
         {
             "KeyPolicy": {
-                "Statement": Match.array_with(
-                    [Match.object_like({"Sid": "AllowCloudWatchLogs", "Effect": "Allow"})]
-                )
+                "Statement": Match.array_with([Match.object_like({"Sid": "AllowCloudWatchLogs", "Effect": "Allow"})])
             }
         },
     )
