@@ -1,0 +1,1 @@
+"""SageMaker pipeline scripts (container contract) and the pipeline definition builder."""
