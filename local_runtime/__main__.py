@@ -24,7 +24,7 @@ def parse_args(argv: list[str]) -> DemoOptions:
         "--camera", action="append", default=[], help="HLS playlist URL (repeatable), read until #EXT-X-ENDLIST"
     )
     parser.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output/)")
-    parser.add_argument("--users", type=int, default=3000, help="generated users when no files are given")
+    parser.add_argument("--users", type=int, default=1000, help="generated users when no files are given")
     parser.add_argument("--months", type=int, default=6, help="months of generated history")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ class DemoOptions:
     cdc_file: Path | None = None
     cameras: tuple[str, ...] = ()
     out: Path = Path("demo_output")
-    users: int = 3000
+    users: int = 1000
     months: int = 6
     seed: int = 7
     quiet: bool = False
@@ -36,8 +37,10 @@ class StageFailedError(RuntimeError):
 
 
 def run_demo(options: DemoOptions) -> dict[str, Any]:
+    global _LOG_DIR  # noqa: PLW0603 (one run at a time; the stages log under its output folder)
     progress = Progress(quiet=options.quiet)
     options.out.mkdir(parents=True, exist_ok=True)
+    _LOG_DIR = options.out / "logs"
     inputs = demo_inputs(
         users=options.users,
         seed=options.seed,
@@ -129,8 +132,15 @@ def _truth(world: Any) -> Any:
     ).drop_duplicates(["user_id", "cutoff_time"])
 
 
+_LOG_DIR: Path | None = None
+
+
 def _stage(name: str, action: Any) -> Any:
-    try:
-        return action()
-    except Exception as error:
-        raise StageFailedError(f"stage {name!r} failed: {type(error).__name__}: {error}") from error
+    """Run one stage; what its handlers print (their CloudWatch log lines) goes to logs/<stage>.log."""
+    log_dir = _LOG_DIR or Path("demo_output") / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with (log_dir / f"{name.replace(' ', '_')}.log").open("a") as log, contextlib.redirect_stdout(log):
+        try:
+            return action()
+        except Exception as error:
+            raise StageFailedError(f"stage {name!r} failed: {type(error).__name__}: {error}") from error
