@@ -222,8 +222,6 @@ class TrainingConfig:
     # pipeline right after it rebuilt the training set, so the pipeline has no schedule of its own.
     schedule_expression: str = "cron(0 3 * * ? *)"
     # --- added by the training stack (all optional, with the dev defaults) ---
-    # Model package group: f"{resource_prefix}-{model_package_group}" (e.g. mlp-dev-churn).
-    model_package_group: str = "churn"
     # The SageMaker XGBoost framework image (sagemaker-xgboost:<this>) runs every step.
     xgboost_framework_version: str = "3.2-0"
     processing_volume_gb: int = 30
@@ -250,8 +248,6 @@ class TrainingConfig:
             raise ValueError("training_instance_count must be at least 1")
         if not 0 <= self.min_pr_auc <= 1:
             raise ValueError("min_pr_auc is a PR-AUC, in [0, 1]")
-        if not re.fullmatch(r"[a-z0-9](-?[a-z0-9])*", self.model_package_group):
-            raise ValueError("model_package_group must be lower-case letters, digits and single dashes")
         if not 0 < self.validation_fraction < 1 or not 0 < self.test_fraction < 1:
             raise ValueError("validation_fraction and test_fraction must be in (0, 1)")
         if self.validation_fraction + self.test_fraction >= 1:

@@ -23,7 +23,7 @@ from constructs import Construct
 from platform_core.config import PlatformConfig
 from platform_core.names import Names
 from stacks.constructs.lake_refs import import_lake
-from stacks.constructs.training_pipeline import TrainingPipeline, model_package_group_name
+from stacks.constructs.training_pipeline import TrainingPipeline
 from stacks.policies import data_removal_policy
 
 
@@ -32,13 +32,14 @@ class TrainingStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: PlatformConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, termination_protection=config.termination_protection, **kwargs)
+        names = Names(config)
         lake = import_lake(self, config)
         self.training = TrainingPipeline(
             self,
             "TrainingPipeline",
             platform=config,
-            pipeline_name=Names(config).training_pipeline,
-            model_package_group=model_package_group_name(config),
+            pipeline_name=names.training_pipeline,
+            model_package_group=names.model_package_group,
             key=lake.key,
             curated_bucket=lake.curated_bucket,
             artifacts_bucket=lake.artifacts_bucket,

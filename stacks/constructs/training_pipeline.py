@@ -30,7 +30,14 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
-from pipelines.definition import ARTIFACTS_PREFIX, REPOSITORY, build_definition, image_uri
+from pipelines.definition import (
+    ARTIFACTS_PREFIX,
+    REPOSITORY,
+    SERVING_ENTRY_POINT,
+    SERVING_ENTRY_SOURCE,
+    build_definition,
+    image_uri,
+)
 from platform_core.config import PlatformConfig
 from platform_core.schemas.features import TRAINING_SET_PREFIX
 from stacks.constructs.access import allow, allow_bucket_listing, allow_key, allow_objects, flatten_reference
@@ -41,7 +48,8 @@ STAGING_ROOT = REPO_ROOT / "build" / "training-assets"
 # What the containers import; the definition builder itself runs at synth only.
 BUNDLED_PACKAGES = ("pipelines", "platform_core")
 NOT_BUNDLED = frozenset({"pipelines/definition.py"})
-_SKIPPED_PARTS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
+# Source and the data files the packages read; never editor backups, caches or hidden files.
+BUNDLED_SUFFIXES = frozenset({".py", ".json", ".avsc"})
 
 # Literal placeholders the SDK accepts (an ARN with a "/", bucket-shaped names, an s3:// URI);
 # replaced by CloudFormation references once the definition is built.
@@ -52,11 +60,6 @@ CODE_PLACEHOLDER = "s3://code-bundle-placeholder/code.tar.gz"
 KEY_PLACEHOLDER = "arn:aws:kms:placeholder:000000000000:key/lake-key-placeholder"
 
 
-def model_package_group_name(config: PlatformConfig) -> str:
-    """The model package group of the churn model, e.g. ``mlp-dev-churn``."""
-    return f"{config.resource_prefix}-{config.training.model_package_group}"
-
-
 def bundle_members(root: Path = REPO_ROOT) -> list[Path]:
     """The files of the code bundle, relative to the repository root, in a fixed order."""
     members = []
@@ -65,8 +68,8 @@ def bundle_members(root: Path = REPO_ROOT) -> list[Path]:
             relative = path.relative_to(root)
             if (
                 path.is_file()
-                and not _SKIPPED_PARTS.intersection(relative.parts)
-                and path.suffix != ".pyc"
+                and path.suffix in BUNDLED_SUFFIXES
+                and not any(part.startswith(".") or part == "__pycache__" for part in relative.parts)
                 and relative.as_posix() not in NOT_BUNDLED
             ):
                 members.append(relative)
@@ -79,11 +82,13 @@ def bundle_bytes(root: Path = REPO_ROOT) -> bytes:
     Times, owners and permissions are fixed (mtime 0, root, 0644) and the gzip header carries no
     name or time, so the asset hash, and with it the template, changes only when the code does.
     """
+    files = {relative.as_posix(): (root / relative).read_bytes() for relative in bundle_members(root)}
+    # The framework serving container imports SAGEMAKER_PROGRAM from the bundle's root.
+    files[SERVING_ENTRY_POINT] = SERVING_ENTRY_SOURCE.encode()
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for relative in bundle_members(root):
-            data = (root / relative).read_bytes()
-            info = tarfile.TarInfo(relative.as_posix())
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
             info.size, info.mtime, info.mode = len(data), 0, 0o644
             info.uid = info.gid = 0
             info.uname = info.gname = ""
@@ -104,6 +109,7 @@ def staged_bundle() -> Path:
         handle, temporary = tempfile.mkstemp(dir=STAGING_ROOT, suffix=".partial")
         with os.fdopen(handle, "wb") as out:
             out.write(data)
+        os.chmod(temporary, 0o644)
         os.replace(temporary, target)
     return target
 
@@ -112,7 +118,7 @@ class TrainingPipeline(Construct):
     """``AWS::SageMaker::Pipeline`` named ``pipeline_name``, its role, code and model package group.
 
     Reads the curated training set (``curated/training_set/``), writes everything under
-    ``s3://<artifacts>/training/<execution id>/``, encrypts volumes and outputs with ``key`` and
+    ``s3://<artifacts>/training/<step>/<execution id>/``, encrypts volumes and outputs with ``key`` and
     registers models in the group ``model_package_group`` (retained: it holds the model versions).
     """
 
@@ -244,7 +250,7 @@ class TrainingPipeline(Construct):
             prefixes=[ARTIFACTS_PREFIX],
             actions=["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
             reason=(
-                "Each execution writes its splits, model and evaluation under training/<execution id>/, "
+                "Each execution writes its splits, model and evaluation under training/<step>/<execution id>/, "
                 "an id SageMaker assigns at run time; later steps read them back."
             ),
         )
