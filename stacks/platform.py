@@ -12,6 +12,7 @@ from stacks.clickstream_stack import ClickstreamStack
 from stacks.data_lake_stack import DataLakeStack
 from stacks.feature_stack import FeatureStack
 from stacks.observability_stack import ObservabilityStack
+from stacks.training_stack import TrainingStack
 from stacks.video_stack import VideoStack
 
 
@@ -23,10 +24,19 @@ class Platform:
     cdc: CdcStack
     video: VideoStack
     features: FeatureStack
+    training: TrainingStack
 
     @property
     def stacks(self) -> list[Stack]:
-        return [self.data_lake, self.observability, self.clickstream, self.cdc, self.video, self.features]
+        return [
+            self.data_lake,
+            self.observability,
+            self.clickstream,
+            self.cdc,
+            self.video,
+            self.features,
+            self.training,
+        ]
 
 
 def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platform:
@@ -39,11 +49,13 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
     cdc = CdcStack(app, f"{prefix}Cdc", config=config, env=env)
     video = VideoStack(app, f"{prefix}Video", config=config, env=env)
     features = FeatureStack(app, f"{prefix}Features", config=config, env=env)
-    for stack in (observability, clickstream, cdc, video, features):
+    training = TrainingStack(app, f"{prefix}Training", config=config, env=env)
+    for stack in (observability, clickstream, cdc, video, features, training):
         stack.add_dependency(data_lake)
     for stack in (clickstream, cdc, video, features):
         stack.add_dependency(observability)  # their alarms notify its topic, found by name
     features.add_dependency(cdc)  # the orchestration starts the CDC stack's history job by name
+    features.add_dependency(training)  # ... and then the training pipeline, by name
     platform = Platform(
         data_lake=data_lake,
         observability=observability,
@@ -51,6 +63,7 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
         cdc=cdc,
         video=video,
         features=features,
+        training=training,
     )
     for stack in platform.stacks:
         Tags.of(stack).add("platform", config.prefix)
