@@ -333,6 +333,10 @@ class ServingConfig:
             raise ValueError("canary_wait_seconds and final_bake_seconds must be 0..3600 (SageMaker limits)")
         if not 600 <= self.deployment_timeout_seconds <= 14_400:
             raise ValueError("deployment_timeout_seconds must be 600..14400 (SageMaker limits)")
+        if self.deployment_timeout_seconds <= self.canary_wait_seconds + self.final_bake_seconds:
+            raise ValueError("deployment_timeout_seconds must leave time beyond the canary wait and the final bake")
+        if self.reconcile_rate_minutes < 1:
+            raise ValueError("reconcile_rate_minutes must be at least 1 (EventBridge's finest rate)")
         if not 0 < self.data_capture_percent <= 100:
             raise ValueError("data_capture_percent must be 1..100")
         if self.invocations_per_instance_target < 1 or self.inference_timeout_ms < 100:

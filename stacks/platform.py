@@ -50,10 +50,11 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
     video = VideoStack(app, f"{prefix}Video", config=config, env=env)
     features = FeatureStack(app, f"{prefix}Features", config=config, env=env)
     training = TrainingStack(app, f"{prefix}Training", config=config, env=env)
-    for stack in (observability, clickstream, cdc, video, features, training):
-        stack.add_dependency(data_lake)
-    for stack in (clickstream, cdc, video, features):
-        stack.add_dependency(observability)  # their alarms notify its topic, found by name
+    dependants: tuple[Stack, ...] = (observability, clickstream, cdc, video, features, training)
+    for dependant in dependants:
+        dependant.add_dependency(data_lake)
+    for dependant in (clickstream, cdc, video, features):
+        dependant.add_dependency(observability)  # their alarms notify its topic, found by name
     features.add_dependency(cdc)  # the orchestration starts the CDC stack's history job by name
     features.add_dependency(training)  # ... and then the training pipeline, by name
     platform = Platform(
@@ -65,7 +66,7 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
         features=features,
         training=training,
     )
-    for stack in platform.stacks:
-        Tags.of(stack).add("platform", config.prefix)
-        Tags.of(stack).add("environment", config.env_name)
+    for tagged in platform.stacks:
+        Tags.of(tagged).add("platform", config.prefix)
+        Tags.of(tagged).add("environment", config.env_name)
     return platform

@@ -129,7 +129,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class _Stop(Exception):  # noqa: N818 - a control-flow signal, not an error
+class _Stop(Exception):
     """End this camera's run with the given status (raised inside a run, caught by it)."""
 
     def __init__(self, status: Status, detail: str) -> None:

@@ -20,7 +20,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory, spark: object) -> tuple[Path,
 
 
 def test_nothing_is_lost_and_every_record_is_accounted_for(demo):
-    out, summary = demo
+    _, summary = demo
     clickstream = summary["clickstream"]
     assert summary["lost"] == 0
     assert clickstream["accepted"] + clickstream["rejected"] == clickstream["input_records"]
@@ -59,7 +59,13 @@ def test_video_segments_match_their_metadata(demo):
 
 def test_lake_and_outputs_exist(demo):
     out, _ = demo
-    for dataset in ("clickstream_raw", "clickstream_curated", "cdc_transitions", "subscription_history", "video_segments"):
+    for dataset in (
+        "clickstream_raw",
+        "clickstream_curated",
+        "cdc_transitions",
+        "subscription_history",
+        "video_segments",
+    ):
         assert any((out / "lake" / dataset).rglob("*.parquet")), dataset
     assert any((out / "errors" / "clickstream").rglob("*.json*"))
     assert (out / "report.html").read_text().count("<h2>") >= 4
