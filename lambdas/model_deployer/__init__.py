@@ -1,0 +1,1 @@
+"""The model deployer: keeps the real-time endpoint on the latest approved model package."""
