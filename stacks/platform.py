@@ -12,6 +12,7 @@ from stacks.clickstream_stack import ClickstreamStack
 from stacks.data_lake_stack import DataLakeStack
 from stacks.feature_stack import FeatureStack
 from stacks.observability_stack import ObservabilityStack
+from stacks.serving_stack import ServingStack
 from stacks.training_stack import TrainingStack
 from stacks.video_stack import VideoStack
 
@@ -25,6 +26,7 @@ class Platform:
     video: VideoStack
     features: FeatureStack
     training: TrainingStack
+    serving: ServingStack
 
     @property
     def stacks(self) -> list[Stack]:
@@ -36,6 +38,7 @@ class Platform:
             self.video,
             self.features,
             self.training,
+            self.serving,
         ]
 
 
@@ -50,13 +53,16 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
     video = VideoStack(app, f"{prefix}Video", config=config, env=env)
     features = FeatureStack(app, f"{prefix}Features", config=config, env=env)
     training = TrainingStack(app, f"{prefix}Training", config=config, env=env)
-    dependants: tuple[Stack, ...] = (observability, clickstream, cdc, video, features, training)
+    serving = ServingStack(app, f"{prefix}Serving", config=config, env=env)
+    dependants: tuple[Stack, ...] = (observability, clickstream, cdc, video, features, training, serving)
     for dependant in dependants:
         dependant.add_dependency(data_lake)
-    for dependant in (clickstream, cdc, video, features):
+    for dependant in (clickstream, cdc, video, features, serving):
         dependant.add_dependency(observability)  # their alarms notify its topic, found by name
     features.add_dependency(cdc)  # the orchestration starts the CDC stack's history job by name
     features.add_dependency(training)  # ... and then the training pipeline, by name
+    serving.add_dependency(features)  # reads the feature groups and snapshot tables
+    serving.add_dependency(training)  # deploys from the model package group
     platform = Platform(
         data_lake=data_lake,
         observability=observability,
@@ -65,6 +71,7 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
         video=video,
         features=features,
         training=training,
+        serving=serving,
     )
     for tagged in platform.stacks:
         Tags.of(tagged).add("platform", config.prefix)
