@@ -13,7 +13,7 @@ from local_runtime.embedded_aws import embedded_aws
 from local_runtime.inputs import demo_inputs
 from local_runtime.provision import provision
 from local_runtime.report import write_report
-from local_runtime.summary import cdc_summary, clickstream_summary
+from local_runtime.summary import cdc_summary, clickstream_summary, parquet_rows
 from platform_core.config import load_config
 
 
@@ -91,7 +91,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             "metadata_rows": video.metadata_rows,
         }
         ctx.summary["features"] = {
-            "users": glue.feature_users,
+            "users": parquet_rows(options.out / "lake" / "features" / "user_clickstream", distinct="user_id"),
             "snapshot_dates": len(glue.snapshot_dates),
             "training_rows": glue.training_rows,
             "online_offline_mismatches": None,

@@ -23,7 +23,6 @@ class SparkLanding:
     curated_rows: int = 0
     snapshot_dates: list[str] = field(default_factory=list)
     training_rows: int = 0
-    feature_users: int = 0
 
 
 def start_spark() -> tuple[Any, bool]:
