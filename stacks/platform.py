@@ -56,13 +56,13 @@ def build_platform(app: App, config: PlatformConfig, env: Environment) -> Platfo
     serving = ServingStack(app, f"{prefix}Serving", config=config, env=env)
     dependants: tuple[Stack, ...] = (observability, clickstream, cdc, video, features, training, serving)
     for dependant in dependants:
-        dependant.add_dependency(data_lake)
+        dependant.add_stack_dependency(data_lake)
     for dependant in (clickstream, cdc, video, features, serving):
-        dependant.add_dependency(observability)  # their alarms notify its topic, found by name
-    features.add_dependency(cdc)  # the orchestration starts the CDC stack's history job by name
-    features.add_dependency(training)  # ... and then the training pipeline, by name
-    serving.add_dependency(features)  # reads the feature groups and snapshot tables
-    serving.add_dependency(training)  # deploys from the model package group
+        dependant.add_stack_dependency(observability)  # their alarms notify its topic, found by name
+    features.add_stack_dependency(cdc)  # the orchestration starts the CDC stack's history job by name
+    features.add_stack_dependency(training)  # ... and then the training pipeline, by name
+    serving.add_stack_dependency(features)  # reads the feature groups and snapshot tables
+    serving.add_stack_dependency(training)  # deploys from the model package group
     platform = Platform(
         data_lake=data_lake,
         observability=observability,
