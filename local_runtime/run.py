@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         f"({inputs.clickstream.injected_duplicates} duplicates, {inputs.clickstream.injected_bad} bad injected), "
         f"{len(inputs.cdc_lines)} CDC records",
     )
+    _forget_cached_clients()
     with embedded_aws() as aws:
         ctx = RunContext(aws=aws, config=load_config("dev"), out=options.out, progress=progress, seed=options.seed)
         progress.say("aws", f"embedded AWS on {aws.endpoint_url}")
@@ -114,7 +116,19 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         ctx.write_summary()
         write_report(options.out, {**ctx.summary, "skipped": ctx.skipped})
         progress.say("done", f"lost={ctx.summary['lost']}")
+    _forget_cached_clients()
     return ctx.summary
+
+
+def _forget_cached_clients() -> None:
+    """Handlers cache their settings and AWS clients per container (functools.cache); a run owns
+    its embedded AWS, so nothing cached against another endpoint may outlive it or leak in."""
+    for name, module in list(sys.modules.items()):
+        if name.startswith("lambdas."):
+            for value in list(vars(module).values()):
+                clear = getattr(value, "cache_clear", None)
+                if callable(clear):
+                    clear()
 
 
 def _truth(world: Any) -> Any:

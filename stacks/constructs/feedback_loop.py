@@ -34,6 +34,7 @@ from stacks.constructs.feature_catalog import daily_projection
 from stacks.constructs.glue_job import REPO_ROOT, STAGING_ROOT, GlueJob
 from stacks.constructs.lake_refs import LakeRefs
 from stacks.constructs.lake_table import LakeTable
+from stacks.constructs.staging import stage_tree
 
 JOB = "feedback"
 REJECTS_PREFIX = "errors/feedback/"
@@ -44,13 +45,13 @@ EVALUATION_MODULES = ("__init__.py", "evaluation.py")
 
 @cache
 def staged_evaluation() -> Path:
-    target = STAGING_ROOT / "serving-evaluation"
-    if target.exists():
-        shutil.rmtree(target)
-    (target / "pipelines").mkdir(parents=True)
-    for module in EVALUATION_MODULES:
-        shutil.copy2(REPO_ROOT / "pipelines" / module, target / "pipelines" / module)
-    return target
+
+    def populate(target: Path) -> None:
+        (target / "pipelines").mkdir(parents=True)
+        for module in EVALUATION_MODULES:
+            shutil.copy2(REPO_ROOT / "pipelines" / module, target / "pipelines" / module)
+
+    return stage_tree(STAGING_ROOT, "serving-evaluation", populate)
 
 
 class FeedbackLoop(Construct):

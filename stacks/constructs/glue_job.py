@@ -27,6 +27,7 @@ from platform_core.config import GlueConfig, PlatformConfig
 from stacks.constructs.access import allow, allow_key
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import log_retention
+from stacks.constructs.staging import stage_tree
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGING_ROOT = REPO_ROOT / "build" / "glue-assets"
@@ -40,13 +41,12 @@ _IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", "tests")
 @cache
 def staged_libraries() -> Path:
     """A folder holding the importable packages (CDK zips it into one asset)."""
-    target = STAGING_ROOT / "libraries"
-    if target.exists():
-        shutil.rmtree(target)
-    target.mkdir(parents=True)
-    for package in LIBRARY_PACKAGES:
-        shutil.copytree(REPO_ROOT / package, target / package, ignore=_IGNORE)
-    return target
+
+    def populate(target: Path) -> None:
+        for package in LIBRARY_PACKAGES:
+            shutil.copytree(REPO_ROOT / package, target / package, ignore=_IGNORE)
+
+    return stage_tree(STAGING_ROOT, "libraries", populate)
 
 
 class GlueJob(Construct):

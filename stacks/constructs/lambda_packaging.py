@@ -12,6 +12,8 @@ import shutil
 from functools import cache
 from pathlib import Path
 
+from stacks.constructs.staging import stage_tree
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STAGING_ROOT = REPO_ROOT / "build" / "lambda-assets"
 DEPENDENCIES_LAYER_DIR = REPO_ROOT / "build" / "lambda-deps"
@@ -29,14 +31,14 @@ def staged_function_code(name: str) -> Path:
     source = REPO_ROOT / "lambdas" / name
     if not (source / "handler.py").is_file():
         raise FileNotFoundError(f"lambdas/{name}/handler.py does not exist")
-    target = STAGING_ROOT / name
-    if target.exists():
-        shutil.rmtree(target)
-    (target / "lambdas").mkdir(parents=True)
-    shutil.copy2(REPO_ROOT / "lambdas" / "__init__.py", target / "lambdas" / "__init__.py")
-    shutil.copytree(source, target / "lambdas" / name, ignore=_IGNORE)
-    shutil.copytree(REPO_ROOT / "platform_core", target / "platform_core", ignore=_IGNORE)
-    return target
+
+    def populate(target: Path) -> None:
+        (target / "lambdas").mkdir(parents=True)
+        shutil.copy2(REPO_ROOT / "lambdas" / "__init__.py", target / "lambdas" / "__init__.py")
+        shutil.copytree(source, target / "lambdas" / name, ignore=_IGNORE)
+        shutil.copytree(REPO_ROOT / "platform_core", target / "platform_core", ignore=_IGNORE)
+
+    return stage_tree(STAGING_ROOT, name, populate)
 
 
 def dependencies_layer_dir() -> Path:
