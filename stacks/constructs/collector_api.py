@@ -21,6 +21,7 @@ from platform_core.config import CollectorConfig
 from platform_core.schemas.clickstream import collector_request_schema
 from stacks.constructs.access import allow, allow_key
 from stacks.constructs.nag import acknowledge
+from stacks.constructs.web_acl import regional_web_acl
 
 # Kinesis PutRecords body built from {"records": [...]}; each record is sent exactly as received.
 _REQUEST_TEMPLATE = """#set($records = $input.path('$.records'))
@@ -188,7 +189,7 @@ class CollectorApi(Construct):
         self.api_key = self.api.add_api_key("ClientKey", description="Identifies collector clients for quotas")
         plan.add_api_key(self.api_key)
 
-        self.web_acl = _web_acl(self, settings)
+        self.web_acl = regional_web_acl(self, metric_name="CollectorWebAcl", per_ip_limit=settings.burst_limit * 60)
         # WAF requires the log group name to start with aws-waf-logs-.
         waf_logs = logs.LogGroup(
             self,
@@ -293,49 +294,3 @@ def _to_json_schema(schema: dict[str, object]) -> apigw.JsonSchema:
 
 def _snake(name: str) -> str:
     return "".join(f"_{c.lower()}" if c.isupper() else c for c in name)
-
-
-def _web_acl(scope: Construct, settings: CollectorConfig) -> wafv2.CfnWebACL:
-    """AWS managed rules plus a per-IP rate limit in front of the collector."""
-
-    def managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
-        return wafv2.CfnWebACL.RuleProperty(
-            name=name,
-            priority=priority,
-            override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-            statement=wafv2.CfnWebACL.StatementProperty(
-                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                    vendor_name="AWS", name=name
-                )
-            ),
-            visibility_config=_visibility(name),
-        )
-
-    return wafv2.CfnWebACL(
-        scope,
-        "WebAcl",
-        scope="REGIONAL",
-        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-        visibility_config=_visibility("CollectorWebAcl"),
-        rules=[
-            managed("AWSManagedRulesCommonRuleSet", 0),
-            managed("AWSManagedRulesKnownBadInputsRuleSet", 1),
-            wafv2.CfnWebACL.RuleProperty(
-                name="PerIpRateLimit",
-                priority=2,
-                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                        aggregate_key_type="IP", limit=max(100, settings.burst_limit * 60)
-                    )
-                ),
-                visibility_config=_visibility("PerIpRateLimit"),
-            ),
-        ],
-    )
-
-
-def _visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-    return wafv2.CfnWebACL.VisibilityConfigProperty(
-        cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-    )

@@ -26,6 +26,7 @@ from platform_core.names import DATA_CAPTURE_PREFIX, SERVING_MODELS_PREFIX, Name
 from stacks.constructs.access import allow, allow_key, allow_objects
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import PlatformFunction, log_retention
+from stacks.constructs.web_acl import regional_web_acl
 
 FUNCTION = "inference_api"
 STAGE = "v1"
@@ -111,7 +112,9 @@ class InferenceApi(Construct):
             templates={"application/json": '{"error": "$context.error.validationErrorString"}'},
         )
         self._routes()
-        self.web_acl = _web_acl(self, serving.api_rate_limit_rps)
+        self.web_acl = regional_web_acl(
+            self, metric_name="InferenceWebAcl", per_ip_limit=serving.api_rate_limit_rps * 300
+        )
         waf_logs = logs.LogGroup(
             self,
             "WafLogs",
@@ -268,48 +271,3 @@ class InferenceApi(Construct):
                     ),
                 },
             )
-
-
-def _web_acl(scope: Construct, rate_limit_rps: int) -> wafv2.CfnWebACL:
-    """AWS managed rules and a per-IP rate limit (five minutes of the stage's rate from one IP)."""
-
-    def visibility(name: str) -> wafv2.CfnWebACL.VisibilityConfigProperty:
-        return wafv2.CfnWebACL.VisibilityConfigProperty(
-            cloud_watch_metrics_enabled=True, metric_name=name, sampled_requests_enabled=True
-        )
-
-    def managed(name: str, priority: int) -> wafv2.CfnWebACL.RuleProperty:
-        return wafv2.CfnWebACL.RuleProperty(
-            name=name,
-            priority=priority,
-            override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
-            statement=wafv2.CfnWebACL.StatementProperty(
-                managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                    vendor_name="AWS", name=name
-                )
-            ),
-            visibility_config=visibility(name),
-        )
-
-    return wafv2.CfnWebACL(
-        scope,
-        "WebAcl",
-        scope="REGIONAL",
-        default_action=wafv2.CfnWebACL.DefaultActionProperty(allow={}),
-        visibility_config=visibility("InferenceWebAcl"),
-        rules=[
-            managed("AWSManagedRulesCommonRuleSet", 0),
-            managed("AWSManagedRulesKnownBadInputsRuleSet", 1),
-            wafv2.CfnWebACL.RuleProperty(
-                name="PerIpRateLimit",
-                priority=2,
-                action=wafv2.CfnWebACL.RuleActionProperty(block={}),
-                statement=wafv2.CfnWebACL.StatementProperty(
-                    rate_based_statement=wafv2.CfnWebACL.RateBasedStatementProperty(
-                        aggregate_key_type="IP", limit=max(100, rate_limit_rps * 300)
-                    )
-                ),
-                visibility_config=visibility("PerIpRateLimit"),
-            ),
-        ],
-    )
