@@ -113,7 +113,8 @@ def parse_migrations(raw: Any) -> tuple[Migration, ...]:
         if not isinstance(item, Mapping):
             raise InvalidMigrationsError(f"migration #{index} is not an object")
         version_text, description, sql = (str(item.get(k, "")) for k in ("Version", "Description", "Sql"))
-        if not version_text.isdigit() or int(version_text) < 1:
+        # isdecimal() and ASCII: '²'.isdigit() is True, yet int('²') raises.
+        if not (version_text.isascii() and version_text.isdecimal()) or int(version_text) < 1:
             raise InvalidMigrationsError(
                 f"migration #{index}: Version must be a positive integer, got {version_text!r}"
             )

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 import functools
 import logging
 from typing import Any
@@ -53,7 +52,7 @@ def processor() -> OnlineFeatureProcessor:
 def _decode(data: str) -> bytes:
     try:
         return base64.b64decode(data, validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or non-ASCII text (a plain ValueError)
         # Not base64 (never from Kinesis): keep the text so the reject shows what came in.
         return data.encode()
 

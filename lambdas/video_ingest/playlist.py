@@ -8,11 +8,16 @@ playlist was read from, so relative (``seg_1.ts``, ``../hi/index.m3u8``), root-r
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urljoin
 
 from platform_core.schemas.video import VariantPreference
+
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?", re.ASCII)
+# Segments are seconds long (Apple recommends 6 s); an hour is far beyond any real one.
+MAX_DURATION_SECONDS = 3600.0
 
 
 class PlaylistError(ValueError):
@@ -170,10 +175,18 @@ def _int(value: str, tag: str) -> int:
 
 
 def _float(value: str, tag: str) -> float:
-    try:
-        return float(value.strip())
-    except ValueError:
-        raise PlaylistError(f"{tag} is not a number: {value!r}") from None
+    """A duration: RFC 8216 4.2 decimal-floating-point (ASCII digits and one point, non-negative).
+
+    ``float()`` alone would take ``nan``, ``inf``, ``-5`` and ``1_000``; and a duration longer than
+    any real segment would overflow the date-time arithmetic of the segments that follow it.
+    """
+    text = value.strip()
+    if not _DECIMAL.fullmatch(text):
+        raise PlaylistError(f"{tag} is not a non-negative decimal number: {value!r}")
+    seconds = float(text)
+    if seconds > MAX_DURATION_SECONDS:
+        raise PlaylistError(f"{tag} of {text} s is longer than any segment could be ({MAX_DURATION_SECONDS} s)")
+    return seconds
 
 
 def _datetime(value: str) -> datetime:

@@ -250,20 +250,11 @@ _number_text = st.one_of(
     st.sampled_from(["nan", "inf", "-inf", "1e400", "", " 4", "4.", "0x10", "1_000", "²"]),
     st.text(max_size=8),
 )
-# Segment durations: numbers and text float() refuses. Not nan, inf or astronomically large ones,
-# which the parser accepts and then overflows on (a known defect with its own strict-xfail tests in
-# test_fuzz_handlers.py; put _number_text back here once it is fixed).
-_duration_text = st.one_of(
-    st.floats(min_value=0, max_value=86_400).map(repr),
-    st.integers(min_value=0, max_value=86_400).map(str),
-    st.sampled_from(["", " 4", "4.", "0x10", "²", "1,5", "-"]),
-    st.text(alphabet="abcxyz-_ ", max_size=6),
-)
 _playlist_lines = st.one_of(
     st.just("#EXTM3U"),
     _number_text.map(lambda v: f"#EXT-X-MEDIA-SEQUENCE:{v}"),
     _number_text.map(lambda v: f"#EXT-X-TARGETDURATION:{v}"),
-    _duration_text.map(lambda v: f"#EXTINF:{v},title"),
+    _number_text.map(lambda v: f"#EXTINF:{v},title"),
     st.just("#EXT-X-DISCONTINUITY"),
     st.one_of(instants.map(lambda t: t.isoformat()), st.text(max_size=25)).map(
         lambda v: f"#EXT-X-PROGRAM-DATE-TIME:{v}"

@@ -32,17 +32,16 @@ from lambdas.clickstream_transform import handler as transform_handler
 from lambdas.clickstream_transform import settings as transform_settings
 from lambdas.clickstream_transform.rejects import RejectsFile
 from lambdas.dashboards_import import handler as dashboards_handler
-from lambdas.dashboards_import.cfn import MalformedRequestError as DashboardsMalformedRequest
 from lambdas.dashboards_import.settings import settings as dashboards_settings
 from lambdas.dashboards_import.transport import HttpRequest, HttpResponse
 from lambdas.db_migrator import handler as migrator_handler
-from lambdas.db_migrator.cfn import MalformedRequestError as MigratorMalformedRequest
 from lambdas.online_features import handler as online_handler
 from lambdas.online_features.feature_store import InMemoryFeatureStore
 from lambdas.online_features.processor import BatchOutcome, OnlineFeatureProcessor, StreamRecord
 from lambdas.online_features.rejects import InMemoryRejectSink
 from lambdas.online_features.state import InMemoryStateStore as OnlineStateStore
 from lambdas.video_ingest.playlist import MasterPlaylist, MediaPlaylist, PlaylistError, parse_playlist
+from platform_core.custom_resource import MalformedRequestError
 from platform_core.kpl import deaggregate
 from platform_core.schemas.clickstream import CLICKSTREAM_RAW
 from platform_core.validation import ReasonCode
@@ -479,8 +478,8 @@ ENVELOPE = ("RequestType", "ResponseURL", "StackId", "RequestId", "LogicalResour
 @pytest.mark.parametrize(
     ("handler", "malformed", "sent"),
     [
-        (dashboards_handler.handler, DashboardsMalformedRequest, "dashboards"),
-        (migrator_handler.handler, MigratorMalformedRequest, "migrator"),
+        (dashboards_handler.handler, MalformedRequestError, "dashboards"),
+        (migrator_handler.handler, MalformedRequestError, "migrator"),
     ],
 )
 def test_a_request_without_its_envelope_fails_loudly_and_answers_nobody(
@@ -515,17 +514,10 @@ def test_a_request_without_its_envelope_fails_loudly_and_answers_nobody(
 
 
 # ---------------------------------------------------------------------------------------------
-# Known defects found by fuzzing (strict xfail: they fail the suite once fixed, so the mark goes)
+# Defects found by fuzzing, fixed: each keeps its test
 # ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lambdas/db_migrator/migrations.py parse_migrations: str.isdigit() accepts '²', int('²') "
-    "raises ValueError, which escapes handle() as it is not a MigrationError: CloudFormation is "
-    "never answered and the stack waits for its timeout. Fix: test with str.isdecimal()/an ASCII "
-    "regex, or catch ValueError there.",
-)
 def test_db_migrator_answers_failed_for_a_non_ascii_digit_version(migrator_responder: _RecordingResponder) -> None:
     migrator_responder.answers.clear()
     event: dict[str, Any] = {
@@ -546,13 +538,6 @@ def test_db_migrator_answers_failed_for_a_non_ascii_digit_version(migrator_respo
     assert [a["Status"] for a in answers] == ["FAILED"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lambdas/online_features/handler.py _decode catches binascii.Error only; base64.b64decode "
-    "raises a plain ValueError for non-ASCII text, so one such record fails the whole batch (the CDC "
-    "processor catches ValueError). Kinesis never sends non-ASCII base64, hence low severity; the "
-    "handler's own intent is to reject the record with its text. Fix: catch ValueError too.",
-)
 def test_online_features_reject_non_ascii_data_instead_of_failing_the_batch(current: _Current) -> None:
     rejects = InMemoryRejectSink()
     current.online = _RecordingOnlineProcessor(
@@ -566,27 +551,12 @@ def test_online_features_reject_non_ascii_data_instead_of_failing_the_batch(curr
     assert [r.code for r in rejects.rejected] == ["not_json"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="lambdas/video_ingest/playlist.py: EXTINF is parsed with float() and added to the "
-    "PROGRAM-DATE-TIME unchecked; a huge duration raises OverflowError (nan: ValueError) instead of "
-    "PlaylistError, so the camera ends as 'error: OverflowError' (VideoIngestor.ingest's catch-all) "
-    "rather than 'bad_playlist' with a reason. Fix: refuse durations that are not finite, "
-    "non-negative decimals (RFC 8216 4.3.2.1).",
-)
 def test_playlist_parser_refuses_an_absurd_segment_duration() -> None:
     text = "#EXTM3U\n#EXTINF:251193312000.0,\n#EXT-X-PROGRAM-DATE-TIME:2040-01-01T00:00:00+00:00\nseg_1.ts"
     with pytest.raises(PlaylistError):
         parse_playlist(text, BASE_URL)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="lambdas/video_ingest/playlist.py accepts '#EXTINF:nan' and '#EXTINF:-5' as segment durations "
-    "(float() takes nan, inf, negatives, '1_000'): the segment's metadata then carries a NaN or "
-    "negative duration. Fix: as above.",
-)
 @pytest.mark.parametrize("duration", ["nan", "inf", "-5"])
 def test_playlist_parser_refuses_a_non_finite_or_negative_duration(duration: str) -> None:
     with pytest.raises(PlaylistError):

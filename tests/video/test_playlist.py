@@ -112,7 +112,7 @@ def test_the_variant_preference_picks_a_rendition(preference, bandwidth):
         ("", "#EXTM3U"),
         ("#EXTM3U\nseg.ts\n", "no #EXTINF"),
         ("#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:abc\n", "not an integer"),
-        ("#EXTM3U\n#EXTINF:x,\na.ts\n", "not a number"),
+        ("#EXTM3U\n#EXTINF:x,\na.ts\n", "not a non-negative decimal"),
         ('#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:1,\na.m4s\n', "EXT-X-MAP"),
         ('#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="k"\n#EXTINF:1,\na.ts\n', "EXT-X-KEY"),
         ("#EXTM3U\n#EXT-X-PROGRAM-DATE-TIME:2025-06-01T10:00:00\n#EXTINF:1,\na.ts\n", "time zone"),
