@@ -20,13 +20,7 @@ from typing import Any
 
 from botocore.session import get_session
 
-from lambdas.dashboards_import.cfn import (
-    CustomResourceRequest,
-    MalformedRequestError,
-    Outcome,
-    parse_request,
-    response_request,
-)
+from lambdas.dashboards_import.cfn import response_request
 from lambdas.dashboards_import.provisioning import (
     OpenSearchClient,
     ProvisioningError,
@@ -37,6 +31,7 @@ from lambdas.dashboards_import.provisioning import (
 from lambdas.dashboards_import.settings import Settings, settings
 from lambdas.dashboards_import.signing import SignedTransport, SigV4Signer
 from lambdas.dashboards_import.transport import Transport, UrllibTransport
+from platform_core.custom_resource import CustomResourceRequest, MalformedRequestError, Outcome, parse_request
 
 logger = logging.getLogger(__name__)
 logger.setLevel(logging.INFO)

@@ -19,17 +19,17 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.db_migrator.cfn import (
+from lambdas.db_migrator.data_api import DataApiDatabase
+from lambdas.db_migrator.migrations import MigrationError, migrate
+from lambdas.db_migrator.properties import parse_properties
+from lambdas.db_migrator.settings import Settings, SettingsError
+from platform_core.custom_resource import (
     CustomResourceRequest,
     MalformedRequestError,
     Outcome,
     parse_request,
     response_body,
 )
-from lambdas.db_migrator.data_api import DataApiDatabase
-from lambdas.db_migrator.migrations import MigrationError, migrate
-from lambdas.db_migrator.properties import parse_properties
-from lambdas.db_migrator.settings import Settings, SettingsError
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)

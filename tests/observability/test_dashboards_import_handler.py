@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from lambdas.dashboards_import import handler as handler_module
-from lambdas.dashboards_import.cfn import MAX_REASON_CHARS, Outcome, parse_request, response_request
+from lambdas.dashboards_import.cfn import response_request
 from lambdas.dashboards_import.handler import handle, handler
 from lambdas.dashboards_import.multipart import ndjson_upload
 from lambdas.dashboards_import.settings import Settings, SettingsError, settings
 from lambdas.dashboards_import.transport import HttpResponse
+from platform_core.custom_resource import MAX_REASON_CHARS, Outcome, parse_request
 from tests.observability.fakes import FakeContext, FakeNetwork, cfn_event, ok
 
 ENDPOINT = "https://vpc-mlp-dev-search-4k2hx7bq3mlkq5nq2qjv3c4x3y.eu-west-1.es.amazonaws.com"

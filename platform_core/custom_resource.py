@@ -1,5 +1,8 @@
 """The CloudFormation custom resource protocol: the request CloudFormation sends, and the response
 document it waits for on the pre-signed ``ResponseURL``.
+
+Shared by every custom resource function (database migrations, OpenSearch Dashboards import): how
+each one PUTs the document is its own business (urllib, a signed transport...).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class CustomResourceRequest:
     stack_id: str
     request_id: str
     logical_resource_id: str
+    resource_type: str
     physical_resource_id: str | None  # absent on Create
     properties: Mapping[str, Any]
 
@@ -40,6 +44,7 @@ class Outcome:
 
 
 def parse_request(event: Mapping[str, Any]) -> CustomResourceRequest:
+    """The request as CloudFormation sends it (every property value arrives as a string)."""
     try:
         request_type = event["RequestType"]
         if request_type not in _REQUEST_TYPES:
@@ -50,6 +55,7 @@ def parse_request(event: Mapping[str, Any]) -> CustomResourceRequest:
             stack_id=event["StackId"],
             request_id=event["RequestId"],
             logical_resource_id=event["LogicalResourceId"],
+            resource_type=event.get("ResourceType", ""),
             physical_resource_id=event.get("PhysicalResourceId"),
             properties=event.get("ResourceProperties") or {},
         )
@@ -58,6 +64,7 @@ def parse_request(event: Mapping[str, Any]) -> CustomResourceRequest:
 
 
 def response_body(request: CustomResourceRequest, outcome: Outcome) -> bytes:
+    """The JSON document that tells CloudFormation how the request ended (under its 4 KiB limit)."""
     reason = outcome.reason or outcome.status
     if len(reason) > MAX_REASON_CHARS:
         reason = reason[: MAX_REASON_CHARS - 3] + "..."
