@@ -26,7 +26,6 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.cdc_processor.store import TTL_ATTRIBUTE
@@ -274,18 +273,8 @@ class CdcStack(Stack):
             function=function,
             settings=settings.consumer,
             key=lake.key,
-        )
-        queue = consumer.dead_letter_queue.node.default_child
-        assert isinstance(queue, sqs.CfnQueue)
-        queue.queue_name = names.dead_letter_queue("cdc_processor")
-        acknowledge(
-            consumer.dead_letter_queue,
-            {
-                "Serverless-SQSRedrivePolicy": (
-                    "This queue is itself the on-failure destination of the stream consumer; its "
-                    "messages are batch coordinates people replay from the stream, not work to redrive."
-                ),
-            },
+            removal_policy=data_removal_policy(config),
+            dead_letter_queue_name=names.dead_letter_queue("cdc_processor"),
         )
         # Exactly the calls lambdas/cdc_processor/store.py makes: BatchGetItem (states, markers)
         # and TransactWriteItems of Put actions (authorised as PutItem).

@@ -86,6 +86,7 @@ class ObservabilityStack(Stack):
             thresholds=config.observability,
             topic=self.alarm_topic,
             name_prefix=config.resource_prefix,
+            removal_policy=data_removal_policy(config),
         )
         self.dashboard = PlatformDashboard(
             self, "PlatformDashboard", dashboard_name=names.platform_dashboard, alarms=self.alarms

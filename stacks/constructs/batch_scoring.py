@@ -24,7 +24,6 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -39,10 +38,12 @@ from platform_core.schemas.serving import (
     PREDICTIONS_TABLE,
 )
 from stacks.constructs.access import allow, allow_key, allow_objects, flatten_reference
+from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.feature_catalog import snapshot_table_name
 from stacks.constructs.lake_refs import LakeRefs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import log_retention
+from stacks.policies import data_removal_policy
 
 JSON_SERDE = "org.openx.data.jsonserde.JsonSerDe"
 TEXT_INPUT = "org.apache.hadoop.mapred.TextInputFormat"
@@ -346,19 +347,11 @@ class BatchScoring(Construct):
         resource.add_override("DependsOn", [stack.get_logical_id(policy_resource)])
 
     def _schedule(self) -> events.Rule:
-        undelivered = sqs.Queue(
+        undelivered = failure_queue(
             self,
             "UndeliveredStarts",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            undelivered,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the schedule's target.",
-                "Serverless-SQSRedrivePolicy": "This queue is itself a dead-letter queue; nothing redrives from it.",
-            },
+            holds="batch scoring starts EventBridge could not deliver",
+            removal_policy=data_removal_policy(self._platform),
         )
         role = iam.Role(
             self,

@@ -31,7 +31,9 @@ from constructs import Construct
 from platform_core.config import PlatformConfig
 from platform_core.schemas.cdc import DEFAULT_BEFORE_IMAGE_FIELD, SOURCE_SCHEMA_NAME, SOURCE_TABLE_NAME
 from stacks.constructs.access import allow, allow_key
+from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.nag import acknowledge
+from stacks.policies import data_removal_policy
 
 
 def table_mappings(schema_name: str = SOURCE_SCHEMA_NAME, table_name: str = SOURCE_TABLE_NAME) -> dict[str, Any]:
@@ -143,7 +145,7 @@ class DmsReplication(Construct):
                 preferred_maintenance_window="sun:04:30-sun:05:00",
             ),
         )
-        self.failure_queue, self.failure_alarm = self._failure_alarm(prefix)
+        self.failure_queue, self.failure_alarm = self._failure_alarm(prefix, data_removal_policy(platform))
         self.latency_alarms = [self._latency_alarm(metric, settings.dms_latency_alarm_seconds) for metric in _LATENCY]
 
     @property
@@ -253,32 +255,19 @@ class DmsReplication(Construct):
             ),
         )
 
-    def _failure_alarm(self, prefix: str) -> tuple[sqs.Queue, cloudwatch.Alarm]:
+    def _failure_alarm(self, prefix: str, removal_policy: RemovalPolicy) -> tuple[sqs.Queue, cloudwatch.Alarm]:
         """DMS failure events are kept in a queue (a person reads them there) that pages when non-empty.
 
         The queue is SQS-encrypted rather than with the lake key: EventBridge can only deliver to a
         KMS-encrypted queue whose key policy names it, and the lake key's policy belongs to the data
         lake stack. The events hold identifiers and messages, no data.
         """
-        queue = sqs.Queue(
+        queue = failure_queue(
             self,
             "FailureEvents",
+            holds="DMS failure events",
+            removal_policy=removal_policy,
             queue_name=f"{prefix}-dms-failure-events",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            queue,
-            {
-                "AwsSolutions-SQS3": (
-                    "This queue is itself the sink of DMS failure events; nothing consumes it but people."
-                ),
-                "Serverless-SQSRedrivePolicy": (
-                    "Nothing consumes this queue automatically, so no message can fail processing and "
-                    "need redriving; people read the events and delete them."
-                ),
-            },
         )
         rule = events.Rule(
             self,

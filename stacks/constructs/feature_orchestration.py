@@ -26,7 +26,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -34,6 +33,7 @@ from constructs import Construct
 from platform_core.config import FeaturesConfig, PlatformConfig
 from platform_core.names import Names
 from stacks.constructs.access import allow_key
+from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import log_retention
 
@@ -70,6 +70,7 @@ class FeatureOrchestration(Construct):
         super().__init__(scope, construct_id)
         names = Names(platform)
         self._settings = platform.features
+        self._removal_policy = removal_policy
         # The state machine's own key: Step Functions' log delivery must be allowed to decrypt with it
         # in the key policy, which only a key owned by this stack can grant (the lake key is imported).
         self.key = kms.Key(
@@ -239,21 +240,11 @@ class FeatureOrchestration(Construct):
 
     def _schedule(self, platform: PlatformConfig) -> events.Rule:
         """The rule passes the scheduled instant as ``as_of``; starts it could not deliver are kept."""
-        undelivered = sqs.Queue(
+        undelivered = failure_queue(
             self,
             "UndeliveredStarts",
-            # SQS-managed encryption: EventBridge can write without a grant in a key policy, and the
-            # queue holds only scheduled-event envelopes (no data).
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            undelivered,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the schedule's target.",
-                "Serverless-SQSRedrivePolicy": "This queue is itself a dead-letter queue; nothing redrives from it.",
-            },
+            holds="schedule starts EventBridge could not deliver",
+            removal_policy=self._removal_policy,
         )
         rule = events.Rule(
             self,

@@ -7,17 +7,16 @@ metadata instead of blocking the shard, and a consumer that falls behind pages s
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from platform_core.config import ConsumerConfig
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.failure_queue import failure_queue
 
 
 class KinesisConsumer(Construct):
@@ -32,22 +31,19 @@ class KinesisConsumer(Construct):
         function: lambda_.IFunction,
         settings: ConsumerConfig,
         key: kms.IKey,
+        removal_policy: RemovalPolicy,
+        dead_letter_queue_name: str,
         starting_position: lambda_.StartingPosition = lambda_.StartingPosition.TRIM_HORIZON,
     ) -> None:
+        """``dead_letter_queue_name``: ``Names.dead_letter_queue(<function>)``, the name alarms find it by."""
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
+        self.dead_letter_queue = failure_queue(
             self,
             "OnFailureQueue",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the on-failure destination (dead-letter queue) of the consumer.",
-            },
+            holds="the coordinates of stream batches the consumer gave up on (to replay from the stream)",
+            removal_policy=removal_policy,
+            key=key,
+            queue_name=dead_letter_queue_name,
         )
         self.event_source = sources.KinesisEventSource(
             stream,

@@ -27,7 +27,6 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
 from aws_cdk import aws_sagemaker as sagemaker
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from lambdas.model_deployer.settings import environment as deployer_environment
@@ -35,9 +34,11 @@ from platform_core.config import PlatformConfig
 from platform_core.names import DATA_CAPTURE_PREFIX, MONITORING_PREFIX, SERVING_MODELS_PREFIX, Names
 from platform_core.schemas.serving import PREDICTIONS_PREFIX
 from stacks.constructs.access import allow, allow_bucket_listing, allow_key, allow_objects, flatten_reference
+from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.lake_refs import LakeRefs
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import PlatformFunction
+from stacks.policies import data_removal_policy
 
 FUNCTION = "model_deployer"
 _COLON_RESOURCE_NAME = ArnFormat.COLON_RESOURCE_NAME
@@ -230,23 +231,13 @@ class ModelEndpoint(Construct):
         resource = function.function.node.default_child
         assert isinstance(resource, lambda_.CfnFunction)
         resource.function_name = names.function(FUNCTION)  # alarms find it by this name
-        self.failures = sqs.Queue(
+        self.failures = failure_queue(
             self,
             "DeployerFailures",
+            holds="deployer events that failed (the next trigger reconciles anyway)",
+            removal_policy=data_removal_policy(platform),
+            key=lake.key,
             queue_name=names.dead_letter_queue(FUNCTION),
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=lake.key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.failures,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the deployer's on-failure destination.",
-                "Serverless-SQSRedrivePolicy": (
-                    "It holds failed deployer events for a person; the next trigger reconciles anyway."
-                ),
-            },
         )
         function.function.configure_async_invoke(
             max_event_age=Duration.hours(1),
@@ -392,19 +383,11 @@ class ModelEndpoint(Construct):
 
     # -- triggers -----------------------------------------------------------------------------------
     def _triggers(self, platform: PlatformConfig) -> list[events.Rule]:
-        undelivered = sqs.Queue(
+        undelivered = failure_queue(
             self,
             "UndeliveredEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            undelivered,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the deployer rules' targets.",
-                "Serverless-SQSRedrivePolicy": "This queue is itself a dead-letter queue; nothing redrives from it.",
-            },
+            holds="model approval events EventBridge could not deliver to the deployer",
+            removal_policy=data_removal_policy(platform),
         )
         target = targets.LambdaFunction(
             self.deployer.function,

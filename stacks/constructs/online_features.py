@@ -125,12 +125,9 @@ class OnlineFeatures(Construct):
             function=self.function.function,
             settings=platform.consumer,
             key=key,
+            removal_policy=removal_policy,
+            dead_letter_queue_name=names.dead_letter_queue(FUNCTION),
         )
-        dead_letter = self.consumer.dead_letter_queue.node.default_child
-        assert isinstance(dead_letter, sqs.CfnQueue)
-        dead_letter.queue_name = names.dead_letter_queue(FUNCTION)  # alarms find it by this name
-        # It holds the coordinates of every batch that could not be processed: kept like the data.
-        self.consumer.dead_letter_queue.apply_removal_policy(removal_policy)
         self._grant(key, feature_group_arn)
         self._acknowledge()
 
@@ -166,14 +163,5 @@ class OnlineFeatures(Construct):
                     "to the KMS-encrypted dead-letter queue, on the lake key only."
                 )
                 for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*")
-            },
-        )
-        acknowledge(
-            self.consumer.dead_letter_queue,
-            {
-                "Serverless-SQSRedrivePolicy": (
-                    "This queue is itself the on-failure destination of the stream consumer; its "
-                    "messages are batch coordinates people replay from the stream, not work to redrive."
-                ),
             },
         )

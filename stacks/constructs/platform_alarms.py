@@ -15,18 +15,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from aws_cdk import Arn, ArnFormat, Aws, Duration, Fn, Stack, Token
+from aws_cdk import Arn, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Token
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as actions
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from platform_core.config import ObservabilityConfig, PlatformConfig
 from platform_core.names import MODEL_QUALITY_METRIC, MODEL_QUALITY_NAMESPACE, Names
-from stacks.constructs.nag import acknowledge
+from stacks.constructs.failure_queue import failure_queue
 
 GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
 GE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
@@ -105,24 +104,17 @@ class PlatformAlarms(Construct):
         thresholds: ObservabilityConfig,
         topic: sns.ITopic,
         name_prefix: str,
+        removal_policy: RemovalPolicy,
     ) -> None:
         super().__init__(scope, construct_id)
         self._topic = topic
         # Events EventBridge could not deliver to the topic. SQS-managed encryption: EventBridge can
         # write to it without a key grant, and it holds only event envelopes (job and pipeline ids).
-        self.undelivered_events = sqs.Queue(
+        self.undelivered_events = failure_queue(
             self,
             "UndeliveredEvents",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
-        acknowledge(
-            self.undelivered_events,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the alarm rules' targets.",
-                "Serverless-SQSRedrivePolicy": "This queue is itself a dead-letter queue; nothing redrives from it.",
-            },
+            holds="alarm events EventBridge could not deliver to the topic",
+            removal_policy=removal_policy,
         )
         self._prefix = name_prefix
         self._t = thresholds

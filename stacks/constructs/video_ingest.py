@@ -36,6 +36,7 @@ from platform_core.config import PlatformConfig
 from platform_core.names import Names
 from platform_core.schemas.video import VIDEO_FRAMES_PREFIX, VIDEO_QUARANTINE_PREFIX, VIDEO_SEGMENT_PREFIX
 from stacks.constructs.access import allow, allow_key, allow_objects
+from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.lambda_packaging import REPO_ROOT, MissingLambdaDependenciesError
 from stacks.constructs.nag import acknowledge
 from stacks.constructs.platform_function import RUNTIME, PlatformFunction
@@ -225,22 +226,13 @@ class VideoIngest(Construct):
 
     def _on_failure_queue(self, key: kms.IKey, name: str) -> sqs.Queue:
         """Failed runs (bad event, misconfiguration, crash, expired in the async queue) with their error."""
-        queue = sqs.Queue(
+        queue = failure_queue(
             self,
             "OnFailureQueue",
-            queue_name=name,
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=key,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            holds="failed video ingest runs with their error",
             removal_policy=data_removal_policy(self._config),
-        )
-        acknowledge(
-            queue,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the on-failure destination of the video ingest function.",
-                "Serverless-SQSRedrivePolicy": "A failure record is read by a person; nothing redrives from it.",
-            },
+            key=key,
+            queue_name=name,
         )
         return queue
 
@@ -249,20 +241,11 @@ class VideoIngest(Construct):
 
         SQS-managed encryption: EventBridge may write to it without a grant in the lake key's policy,
         and it holds only the constant ``{"camera_id": ...}`` inputs."""
-        queue = sqs.Queue(
+        queue = failure_queue(
             self,
             "UndeliveredSchedules",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+            holds="camera schedule events EventBridge could not deliver",
             removal_policy=data_removal_policy(self._config),
-        )
-        acknowledge(
-            queue,
-            {
-                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the cameras' schedule targets.",
-                "Serverless-SQSRedrivePolicy": "It is a dead-letter queue; the next scheduled run supersedes its events.",
-            },
         )
         return queue
 

@@ -21,34 +21,6 @@ from tests.infra.conftest import platform_for
 
 pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.synth]
 
-# Stateful resources not retained today, each with where the fix belongs. Strict: once fixed, the
-# test passes, the xfail turns into a failure, and the entry must go.
-KNOWN_GAPS: dict[str, str] = {
-    "MlpProdCdc/ProcessorConsumerOnFailureQueue7F08989B": (
-        "the CDC processor's DLQ: stacks/cdc_stack.py does not apply data_removal_policy to "
-        "KinesisConsumer.dead_letter_queue (the online features construct does); better, KinesisConsumer "
-        "takes the removal policy itself"
-    ),
-    "MlpProdCdc/ReplicationFailureEvents71A101BA": (
-        "stacks/constructs/dms_replication.py FailureEvents queue (undelivered DMS failure events) has no removal policy"
-    ),
-    "MlpProdObservability/AlarmsUndeliveredEvents34861A92": (
-        "stacks/constructs/platform_alarms.py UndeliveredEvents queue (alarm events EventBridge could not deliver)"
-    ),
-    "MlpProdFeatures/OrchestrationUndeliveredStartsE551C312": (
-        "stacks/constructs/feature_orchestration.py UndeliveredStarts queue (schedule starts that failed)"
-    ),
-    "MlpProdServing/BatchScoringUndeliveredStarts85C06A23": (
-        "stacks/constructs/batch_scoring.py UndeliveredStarts queue (batch scoring starts that failed)"
-    ),
-    "MlpProdServing/EndpointDeployerFailuresA7514056": (
-        "stacks/constructs/model_endpoint.py DeployerFailures queue (deployer events that failed)"
-    ),
-    "MlpProdServing/EndpointUndeliveredEventsE2C98502": (
-        "stacks/constructs/model_endpoint.py UndeliveredEvents queue (model approval events not delivered)"
-    ),
-}
-
 
 def prod_templates() -> Templates:
     return {s.stack_name: Template.from_stack(s).to_json() for s in platform_for("prod").stacks}
@@ -70,16 +42,7 @@ def test_stateful_logical_ids_match_the_checked_in_list(prod: Templates) -> None
 
 
 def _cases() -> list[object]:
-    return [
-        pytest.param(stack, lid, id=f"{stack}/{lid}", marks=_known_gap(f"{stack}/{lid}"))
-        for stack, ids in checked_in().items()
-        for lid in ids
-    ]
-
-
-def _known_gap(name: str) -> list[pytest.MarkDecorator]:
-    reason = KNOWN_GAPS.get(name)
-    return [] if reason is None else [pytest.mark.xfail(strict=True, reason=reason)]
+    return [pytest.param(stack, lid, id=f"{stack}/{lid}") for stack, ids in checked_in().items() for lid in ids]
 
 
 @pytest.mark.parametrize(("stack", "logical_id"), _cases())
@@ -91,10 +54,9 @@ def test_stateful_resource_is_retained(prod: Templates, stack: str, logical_id: 
     assert retention_problem(resource) is None, retention_problem(resource)
 
 
-def test_only_the_known_gaps_are_not_retained(prod: Templates) -> None:
+def test_every_stateful_resource_is_retained(prod: Templates) -> None:
     # Also catches a stateful resource that is not in the checked-in list yet.
-    gaps = {line.split(" ", 1)[0] for line in retention_problems(prod)}
-    assert gaps <= set(KNOWN_GAPS), f"stateful resources not retained: {sorted(gaps - set(KNOWN_GAPS))}"
+    assert retention_problems(prod) == []
 
 
 @pytest.mark.parametrize("env_name", ["dev", "prod"])
