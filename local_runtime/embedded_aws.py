@@ -2,6 +2,8 @@
 
 Handlers create their boto3 clients lazily; pointing ``AWS_ENDPOINT_URL`` at the embedded server
 before they run makes every client (ours and awswrangler's) talk to it, with no code change.
+DynamoDB transactions roll back from a snapshot of the items they touch rather than of whole tables
+(``local_runtime.moto_transactions``): the same semantics, in linear rather than quadratic time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import boto3
+
+from local_runtime.moto_transactions import linear_transactions
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -61,7 +65,8 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
     os.environ.update(_ENV)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
-        yield EmbeddedAws(endpoint_url=endpoint)
+        with linear_transactions():
+            yield EmbeddedAws(endpoint_url=endpoint)
     finally:
         server.stop()
         for key, value in saved.items():
