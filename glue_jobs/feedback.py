@@ -10,6 +10,8 @@ Job parameters:
 ``--rejects_path``          ``s3://<raw>/errors/feedback/``: unreadable capture lines, with reasons
 ``--endpoint_name``         the CloudWatch dimension of the quality metrics
 ``--pipeline_name``         the SageMaker training pipeline started when quality is too low
+``--model_package_group``   the churn model's group: its approved model's PR-AUC is the new run's
+                            ``BaselinePrAuc`` (:mod:`platform_core.model_baseline`)
 ``--pr_auc_min``            ``ObservabilityConfig.model_pr_auc_min`` (the alarm's threshold too)
 ``--min_rows``, ``--max_lead_days``, ``--rejoin_days``, ``--quality_window_days``: ``ServingConfig``
 ``--as_of`` (optional)      ISO instant the run is for (a back-fill); default: now
@@ -39,6 +41,7 @@ from glue_jobs.transforms.feedback import (
     retrain_decision,
     split_captures,
 )
+from platform_core.model_baseline import approved_baseline
 from platform_core.names import MODEL_QUALITY_METRIC, MODEL_QUALITY_NAMESPACE
 
 
@@ -46,6 +49,7 @@ from platform_core.names import MODEL_QUALITY_METRIC, MODEL_QUALITY_NAMESPACE
 class FeedbackSettings:
     endpoint_name: str
     pipeline_name: str
+    model_package_group: str
     pr_auc_min: float
     min_rows: int
     max_lead_days: int
@@ -155,9 +159,15 @@ def metric_data(result: FeedbackResult, endpoint_name: str) -> list[dict[str, An
     return data
 
 
-def publish(result: FeedbackResult, settings: FeedbackSettings, *, cloudwatch: Any, sagemaker: Any) -> str | None:
+def publish(
+    result: FeedbackResult, settings: FeedbackSettings, *, cloudwatch: Any, sagemaker: Any, s3: Any
+) -> str | None:
     """Metrics to CloudWatch; the training pipeline started when the decision says so (once per
-    serving model version and day: the client token makes a re-run a no-op). Returns its ARN."""
+    serving model version and day: the client token makes a re-run a no-op). Returns its ARN.
+
+    The run gets the approved model's PR-AUC as ``BaselinePrAuc``, as the daily orchestration's
+    runs do: a retrained model is registered only if it is at least as good as what was approved.
+    When that PR-AUC cannot be known the job fails with the reason rather than train against 0."""
     data = metric_data(result, settings.endpoint_name)
     for start in range(0, len(data), 1000):  # PutMetricData's limit per call
         cloudwatch.put_metric_data(Namespace=MODEL_QUALITY_NAMESPACE, MetricData=data[start : start + 1000])
@@ -165,10 +175,12 @@ def publish(result: FeedbackResult, settings: FeedbackSettings, *, cloudwatch: A
         return None
     version = result.reports[0].model_version or "unknown"
     token = f"feedback-retrain-{version}-{result.as_of:%Y%m%d}".ljust(32, "0")[:128]
+    baseline = approved_baseline(settings.model_package_group, sagemaker=sagemaker, s3=s3)
     response = sagemaker.start_pipeline_execution(
         PipelineName=settings.pipeline_name,
         PipelineExecutionDisplayName=f"feedback-{result.as_of:%Y%m%d}",
         PipelineExecutionDescription=result.decision.reason[:3072],
+        PipelineParameters=baseline.pipeline_parameters(),
         ClientRequestToken=token,
     )
     return str(response["PipelineExecutionArn"])
@@ -194,6 +206,7 @@ ARGUMENTS = (
     "rejects_path",
     "endpoint_name",
     "pipeline_name",
+    "model_package_group",
     "pr_auc_min",
     "min_rows",
     "max_lead_days",
@@ -212,6 +225,7 @@ def main(argv: Sequence[str]) -> None:
     settings = FeedbackSettings(
         endpoint_name=args["endpoint_name"],
         pipeline_name=args["pipeline_name"],
+        model_package_group=args["model_package_group"],
         pr_auc_min=float(args["pr_auc_min"]),
         min_rows=int(args["min_rows"]),
         max_lead_days=int(args["max_lead_days"]),
@@ -234,7 +248,9 @@ def main(argv: Sequence[str]) -> None:
         as_of=as_of,
         settings=settings,
     )
-    started = publish(result, settings, cloudwatch=boto3.client("cloudwatch"), sagemaker=boto3.client("sagemaker"))
+    started = publish(
+        result, settings, cloudwatch=boto3.client("cloudwatch"), sagemaker=boto3.client("sagemaker"), s3=s3
+    )
     print(f"{args['JOB_NAME']}: {result.counts}; {result.decision.reason}; training started: {started}")
 
 

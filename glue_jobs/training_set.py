@@ -2,8 +2,12 @@
 
 Job parameters: ``--curated_bucket`` (reads ``curated/churn_labels/`` and both groups'
 snapshots, writes ``curated/training_set/``). Each label row gets, per feature group, the latest
-snapshot at or before its cutoff (see :mod:`glue_jobs.transforms.training_set`), with that
-snapshot's time in ``clickstream_event_time`` / ``subscription_event_time``.
+snapshot at or before its cutoff (see :mod:`glue_jobs.transforms.training_set`).
+
+The output is the training pipeline's input as it is, with no mapping in between
+(:mod:`platform_core.schemas.training`): ``user_id``, ``cutoff_time``, ``label``, then each
+group's feature values in group order. The snapshots' own times serve the join only and are not
+written: to the pipeline every column but the key, the cutoff and the label is a feature.
 """
 
 from __future__ import annotations
@@ -12,20 +16,18 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from glue_jobs.transforms.training_set import training_set
+from glue_jobs.transforms.training_set import training_labels, training_set
 from platform_core.schemas.cdc import CHURN_LABELS_PREFIX
 from platform_core.schemas.features import (
+    FEATURE_GROUPS,
     TRAINING_SET_PREFIX,
     USER_CLICKSTREAM,
     USER_SUBSCRIPTION,
     FeatureGroup,
 )
+from platform_core.schemas.training import TRAINING_LABEL
 
-# Which snapshot each feature group's time column in the training set refers to.
-FEATURE_TIME_COLUMNS = {
-    USER_CLICKSTREAM.name: "clickstream_event_time",
-    USER_SUBSCRIPTION.name: "subscription_event_time",
-}
+GROUPS_BY_NAME = {group.name: group for group in FEATURE_GROUPS}
 
 
 def read_snapshots(spark: Any, path: str, group: FeatureGroup) -> Any:
@@ -33,12 +35,16 @@ def read_snapshots(spark: Any, path: str, group: FeatureGroup) -> Any:
     return spark.read.parquet(path).select(*group.feature_names)
 
 
-def build(labels: Any, snapshots: dict[str, Any]) -> Any:
-    """Labels joined point-in-time with every group in ``snapshots`` (keyed by group name)."""
-    out = labels
+def build(churn_labels: Any, snapshots: dict[str, Any]) -> Any:
+    """Churn labels joined point-in-time with every group in ``snapshots`` (keyed by group name,
+    joined in that order), in the training table's columns."""
+    out = training_labels(churn_labels)
+    columns: list[str] = list(TRAINING_LABEL.field_names)
     for group_name, df in snapshots.items():
-        out = training_set(out, df, feature_time_column=FEATURE_TIME_COLUMNS[group_name])
-    return out
+        # Each group's snapshot time needs a name of its own while the next group is joined.
+        out = training_set(out, df, feature_time_column=f"_{group_name.replace('-', '_')}_event_time")
+        columns.extend(GROUPS_BY_NAME[group_name].value_names)
+    return out.select(*columns)
 
 
 def run(

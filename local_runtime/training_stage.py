@@ -18,14 +18,6 @@ import pandas as pd
 
 from local_runtime.context import RunContext
 
-TRAINING_COLUMNS_DROPPED = (
-    "label_time",
-    "clickstream_event_time",
-    "subscription_event_time",
-    "renewal_date",
-    "churned",
-)
-
 
 @dataclass
 class TrainingLanding:
@@ -38,11 +30,11 @@ class TrainingLanding:
 
 
 def training_table(lake: Path) -> pd.DataFrame:
-    """The Spark training set in the scripts' contract: user_id, cutoff_time, label, features."""
-    frame = pd.read_parquet(lake / "training_set")
-    frame["cutoff_time"] = pd.to_datetime(frame["renewal_date"]).dt.tz_localize("UTC")
-    frame["label"] = frame["churned"].astype(int)
-    return frame.drop(columns=[c for c in TRAINING_COLUMNS_DROPPED if c in frame.columns])
+    """The Spark training set as the Glue job wrote it: already the scripts' contract (user_id,
+    cutoff_time, label, features; platform_core.schemas.training), read as preprocess reads it."""
+    from pipelines.tables import read_table
+
+    return read_table(lake / "training_set")
 
 
 def run(ctx: RunContext, *, truth: pd.DataFrame | None) -> TrainingLanding:

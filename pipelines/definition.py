@@ -23,6 +23,18 @@ step                   what runs
 ``QualityGateFailed``  the run fails with both numbers in its message
 =====================  ======================================================================
 
+With ``monitoring_baseline`` (Model Monitor on, ``ServingConfig.model_monitor_enabled``), a registered
+model's run also writes Model Monitor's data-quality baseline, after the registration (which never
+waits for Model Monitor, nor fails with it):
+
+=============================  ==============================================================
+``MonitoringBaselineDataset``  processing job: ``pipelines/monitoring_baseline.py`` writes the
+                               training set as the requests the endpoint receives (JSON lines)
+``DataQualityBaseline``        quality check (Model Monitor's analyzer image, baselining only):
+                               ``statistics.json`` and ``constraints.json`` to the fixed prefix
+                               :data:`MONITORING_BASELINE_PREFIX` that the monitoring schedule reads
+=============================  ==============================================================
+
 Code: every step runs the repository's ``pipelines/`` package from one gzip tarball (the code
 bundle). The training job hands it to the framework container's script mode
 (``sagemaker_submit_directory`` + ``sagemaker_program``), which extracts it, sets ``SM_HOSTS``,
@@ -52,7 +64,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from platform_core.names import MONITORING_PREFIX
 from platform_core.schemas.features import TRAINING_SET_PREFIX
+from platform_core.schemas.training import BASELINE_PR_AUC_PARAMETER, EVALUATION_PR_AUC_PATH, PR_AUC_METADATA_KEY
 
 if TYPE_CHECKING:
     from platform_core.config import TrainingConfig
@@ -61,10 +75,12 @@ if TYPE_CHECKING:
 PREPROCESS, TRAIN, EVALUATE = "Preprocess", "Train", "Evaluate"
 GATE, REGISTER, GATE_FAILED = "QualityGate", "RegisterModel", "QualityGateFailed"
 EVALUATION_PROPERTY_FILE = "Evaluation"
-PR_AUC_PATH = "binary_classification_metrics.pr_auc.value"
+PR_AUC_PATH = ".".join(EVALUATION_PR_AUC_PATH)
 APPROVAL_STATUS = "PendingManualApproval"
 # Every execution writes under s3://<artifacts>/<ARTIFACTS_PREFIX><preprocess|model|evaluation>/<execution id>/.
 ARTIFACTS_PREFIX = "training/"
+# Where every execution's evaluation.json lands: registered packages point their metrics here.
+EVALUATIONS_PREFIX = f"{ARTIFACTS_PREFIX}evaluation/"
 # Where SageMaker's script mode extracts the bundle in training jobs, and where processing
 # entrypoints extract it themselves.
 CODE_INPUT_DIR = "/opt/ml/processing/code"
@@ -80,6 +96,12 @@ SERVING_ENTRY_SOURCE = (
     '__all__ = ["input_fn", "model_fn", "output_fn", "predict_fn"]\n'
 )
 REPOSITORY = "sagemaker-xgboost"
+# Model Monitor's data-quality baseline: every registered model's run overwrites the two files under
+# s3://<artifacts>/<MONITORING_BASELINE_PREFIX>, the fixed URIs the endpoint's monitoring schedule reads.
+BASELINE_DATASET, DATA_QUALITY_BASELINE = "MonitoringBaselineDataset", "DataQualityBaseline"
+MONITORING_BASELINE_PREFIX = f"{MONITORING_PREFIX}baseline/"
+BASELINE_STATISTICS, BASELINE_CONSTRAINTS = "statistics.json", "constraints.json"
+MODEL_MONITOR_REPOSITORY = "sagemaker-model-monitor-analyzer"
 
 _PROCESSING = "/opt/ml/processing"
 _JSON = "application/json"
@@ -120,6 +142,14 @@ def image_uri(region: str, framework_version: str) -> str:
         )
 
 
+def model_monitor_image_uri(region: str) -> str:
+    """Model Monitor's analyzer image of ``region`` (AWS's account per region, from the SDK's table)."""
+    with _offline_sdk(region):
+        from sagemaker.core import image_uris
+
+        return str(image_uris.retrieve(framework="model-monitor", region=region))
+
+
 def processing_entrypoint(script: str) -> list[str]:
     """Extract the code bundle and run ``pipelines/<script>.py`` as a file, with the step's arguments.
 
@@ -145,6 +175,7 @@ def build_definition(
     curated_bucket_placeholder: str | None = None,
     kms_key_placeholder: str | None = None,
     label_horizon_days: float = 0.0,
+    monitoring_baseline: bool = False,
 ) -> str:
     """The pipeline definition JSON (canonical: two calls with the same arguments are byte-identical).
 
@@ -153,6 +184,7 @@ def build_definition(
     the S3 URI of the code bundle (a ``.tar.gz`` object), ``kms_key_placeholder`` the key that
     encrypts volumes and outputs. ``label_horizon_days`` is the label's horizon (the churn window):
     preprocess purges training rows whose label was only known after validation starts.
+    ``monitoring_baseline`` adds the steps that write Model Monitor's data-quality baseline.
     """
     if "/" not in role_arn_placeholder:
         # The SDK looks a role *name* up in IAM; an ARN-shaped placeholder keeps it offline.
@@ -170,6 +202,7 @@ def build_definition(
         pipeline_name=pipeline_name,
         group=model_package_group,
         label_horizon_days=label_horizon_days,
+        monitoring_baseline=monitoring_baseline,
     )
     with _offline_sdk(region):
         document = json.loads(_pipeline(request).definition())
@@ -188,6 +221,7 @@ class _Request:
     pipeline_name: str
     group: str
     label_horizon_days: float
+    monitoring_baseline: bool = False
 
 
 @contextlib.contextmanager
@@ -331,9 +365,10 @@ class _Parameters:
                 name="TrainingInstanceCount", default_value=config.training_instance_count
             ),
             min_pr_auc=ParameterFloat(name="MinPrAuc", default_value=config.min_pr_auc),
-            # The approved model's PR-AUC, passed by whoever starts the run (docs/training.md);
+            # The approved model's PR-AUC, passed by whoever starts the run (the feature
+            # orchestration and the feedback loop, both from platform_core.model_baseline);
             # 0 means "no approved model yet": only MinPrAuc applies.
-            baseline_pr_auc=ParameterFloat(name="BaselinePrAuc", default_value=0.0),
+            baseline_pr_auc=ParameterFloat(name=BASELINE_PR_AUC_PARAMETER, default_value=0.0),
             hyperparameters=tuple(hyperparameters),
         )
 
@@ -593,7 +628,7 @@ def _gate_step(request: _Request, session: Any, parameters: _Parameters, train: 
             ConditionGreaterThanOrEqualTo(left=pr_auc, right=parameters.min_pr_auc),
             ConditionGreaterThanOrEqualTo(left=pr_auc, right=parameters.baseline_pr_auc),
         ],
-        if_steps=[register],
+        if_steps=[register, *_monitoring_baseline_steps(request, session, parameters, register)],
         else_steps=[failed],
     )
 
@@ -660,7 +695,7 @@ def _register_step(request: _Request, session: Any, train: Any, evaluate: Any) -
         # Traceability: the model's content hash (metadata.json) and the run that produced it.
         customer_metadata_properties={
             # The gate's number, readable without fetching evaluation.json: the baseline of the next run.
-            "pr_auc": Join(
+            PR_AUC_METADATA_KEY: Join(
                 on="", values=[JsonGet(step_name=evaluate.name, property_file=evaluation, json_path=PR_AUC_PATH)]
             ),
             "model_version": JsonGet(step_name=evaluate.name, property_file=evaluation, json_path="model_version"),
@@ -668,3 +703,75 @@ def _register_step(request: _Request, session: Any, train: Any, evaluate: Any) -
         },
     )
     return ModelStep(name=REGISTER, step_args=register_args, description="Model package, pending manual approval")
+
+
+# -- Model Monitor's data-quality baseline (only with ``monitoring_baseline``) ----------------------
+
+
+def _monitoring_baseline_steps(request: _Request, session: Any, parameters: _Parameters, register: Any) -> list[Any]:
+    """The baseline dataset, then Model Monitor's analyzer on it, both after the registration.
+
+    After, not before: a model that failed the gate never replaces the baseline of the one being
+    served, and registration never waits for (or fails with) Model Monitor.
+    """
+    if not request.monitoring_baseline:
+        return []
+    dataset = _baseline_dataset_step(request, session, parameters, register)
+    return [dataset, _data_quality_baseline_step(request, session, parameters, dataset)]
+
+
+def _baseline_dataset_step(request: _Request, session: Any, parameters: _Parameters, register: Any) -> Any:
+    from sagemaker.mlops.workflow import ProcessingStep
+
+    args = _processor(request, session, parameters, "monitoring_baseline").run(
+        inputs=[
+            _s3_input("code", request.code, CODE_INPUT_DIR),
+            # The curated training set itself, not a split: Arrow reads its integer columns as
+            # integers (a pandas split turns those with gaps into floats, unlike the requests).
+            _s3_input("training-set", parameters.training_data, f"{_PROCESSING}/input"),
+        ],
+        outputs=[_s3_output("dataset", _output_uri(request, "baseline-dataset"), f"{_PROCESSING}/dataset")],
+        arguments=[f"--input-dir={_PROCESSING}/input", f"--output-dir={_PROCESSING}/dataset"],
+    )
+    return ProcessingStep(
+        name=BASELINE_DATASET,
+        step_args=args,
+        description="The training set as the requests the endpoint receives (user_id and features, JSON lines)",
+        depends_on=[register],
+        retry_policies=_retries(),
+    )
+
+
+def _data_quality_baseline_step(request: _Request, session: Any, parameters: _Parameters, dataset: Any) -> Any:
+    """A QualityCheckStep that only baselines: no drift check against an earlier baseline (``skip_check``),
+    so nothing here fails a run on a changed population; the schedule compares traffic with it."""
+    from sagemaker.core.model_monitor.dataset_format import DatasetFormat
+    from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
+    from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
+
+    config = request.config
+    check_job = CheckJobConfig(
+        role=request.role,
+        instance_count=1,
+        instance_type=parameters.processing_instance_type,
+        volume_size_in_gb=config.processing_volume_gb,
+        volume_kms_key=request.key,
+        output_kms_key=request.key,
+        max_runtime_in_seconds=config.processing_max_runtime_minutes * 60,
+        base_job_name="data-quality-baseline",
+        sagemaker_session=session,
+    )
+    quality_check = DataQualityCheckConfig(
+        baseline_dataset=dataset.properties.ProcessingOutputConfig.Outputs["dataset"].S3Output.S3Uri,
+        dataset_format=DatasetFormat.json(lines=True),
+        output_s3_uri=f"s3://{request.bucket}/{MONITORING_BASELINE_PREFIX.rstrip('/')}",
+    )
+    return QualityCheckStep(
+        name=DATA_QUALITY_BASELINE,
+        description="Model Monitor's statistics.json and constraints.json of the baseline dataset",
+        quality_check_config=quality_check,
+        check_job_config=check_job,
+        skip_check=True,
+        fail_on_violation=False,
+        register_new_baseline=True,
+    )

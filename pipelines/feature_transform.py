@@ -27,8 +27,10 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-# Columns of the training table that are never features.
-RESERVED_COLUMNS: tuple[str, ...] = ("user_id", "cutoff_time", "label")
+from platform_core.schemas.training import NON_FEATURE_COLUMNS
+
+# Columns of the training table that are never features (the key, the cutoff and the label).
+RESERVED_COLUMNS: tuple[str, ...] = NON_FEATURE_COLUMNS
 FORMAT_VERSION = 1
 OTHER_CATEGORY = "__other__"
 MISSING_SUFFIX = "__missing"

@@ -1,7 +1,8 @@
 """Reading and writing the training table, wherever it lives (a folder, a file, Athena).
 
 The training table is ``user_id`` (string), ``cutoff_time`` (timestamp), ``label`` (0/1) and
-feature columns. Inside SageMaker a processing or training job sees its inputs as local folders
+feature columns: the contract of :mod:`platform_core.schemas.training`, which the Glue training-set
+job writes. Inside SageMaker a processing or training job sees its inputs as local folders
 (``/opt/ml/processing/input``, ``SM_CHANNEL_TRAIN``...), so everything here reads folders of
 Parquet or CSV files; Athena is reached through awswrangler only when asked to, and imported
 only then (it is heavy, and absent from slim containers).
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-KEY = "user_id"
-TIME = "cutoff_time"
-LABEL = "label"
+from platform_core.schemas.training import CUTOFF_TIME, KEY, LABEL
+
+TIME = CUTOFF_TIME
+__all__ = ["KEY", "LABEL", "TIME", "TableError", "env_path", "normalise", "read_athena", "read_table", "write_table"]
 
 
 class TableError(ValueError):

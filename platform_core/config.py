@@ -192,6 +192,14 @@ class FeaturesConfig:
     orchestration_timeout_minutes: int = 12 * 60
     # The Lambda that keeps the online store fresh from the clickstream stream.
     online_function: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=1024, timeout_seconds=120))
+    # Read the clickstream through a dedicated enhanced fan-out consumer (its own 2 MB/s per shard,
+    # pushed over HTTP/2) instead of sharing each shard's 2 MB/s and 5 reads/s with the other
+    # readers (Firehose to the lake, Firehose to OpenSearch). Costs a consumer-shard-hour plus
+    # data retrieval; dev's traffic fits the shared limits, so only prod turns it on.
+    online_enhanced_fan_out: bool = False
+    # The Lambda that reads the approved model's PR-AUC before training starts (a few API calls
+    # and one small S3 object).
+    baseline_function: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=256, timeout_seconds=60))
 
     def __post_init__(self) -> None:
         if not self.schedule_expression.startswith(("cron(", "rate(")):
@@ -314,11 +322,19 @@ class ServingConfig:
     feedback_rejoin_days: int = 7  # labels known in the last N days are (re)joined on every run
     quality_window_days: int = 30  # model quality is measured on labels known in the last N days
     quality_min_labelled_rows: int = 200  # fewer labelled predictions than this decide nothing
-    # SageMaker Model Monitor data quality (instance endpoints only; the endpoint must exist first,
-    # and Model Monitor is closed to new AWS customers): see docs/serving.md.
+    # SageMaker Model Monitor data quality (instance endpoints only, as serverless ones capture
+    # nothing). On: the training pipeline writes the baseline and the schedule is set up once the
+    # endpoint is in service. AWS closed Model Monitor to new customers: such accounts turn it off
+    # and rely on the feedback loop's quality metric. See docs/serving.md.
     model_monitor_enabled: bool = False
     monitor_schedule_expression: str = "cron(0 * ? * * *)"
     monitor_instance_type: str = "ml.m5.large"
+    # --- added for the data-quality baseline and the monitoring schedule's set-up ---
+    # The monitoring schedule can only exist once the endpoint does (the deployer creates it), so a
+    # state machine creates or updates it when the endpoint enters service and on this period (a
+    # changed setting, or a schedule deleted by hand, is back within it). See data_quality_monitor.py.
+    monitor_setup_rate_hours: int = 24
+    monitor_volume_gb: int = 20
 
     def __post_init__(self) -> None:
         if not 1 <= self.min_instances <= self.max_instances:
@@ -345,6 +361,8 @@ class ServingConfig:
             raise ValueError("Model Monitor needs data capture, which serverless endpoints do not support")
         if self.quality_min_labelled_rows < 1 or self.feedback_max_lead_days < 1:
             raise ValueError("quality_min_labelled_rows and feedback_max_lead_days must be positive")
+        if self.monitor_setup_rate_hours < 1 or not 1 <= self.monitor_volume_gb <= 16_384:
+            raise ValueError("monitor_setup_rate_hours must be positive and monitor_volume_gb 1..16384")
 
 
 @dataclass(frozen=True)
@@ -381,6 +399,19 @@ class ObservabilityConfig:
     dlq_depth_threshold: int = 0
     firehose_processing_success_min: float = 0.99  # share of successful transform invocations
     model_pr_auc_min: float = 0.3
+    # --- added for serving (the deployer, the inference API, Model Monitor) ---
+    # A function whose slowest invocation in five minutes took this share of its timeout is about
+    # to be killed mid-work (the serving functions bound every call they make, so they never should).
+    lambda_duration_timeout_fraction: float = 0.8
+    # The inference API (API Gateway): server errors per five minutes, and p99 latency over two
+    # five-minute periods. The API's own budget is two feature reads plus one bounded endpoint call
+    # (ServingConfig.inference_timeout_ms, one retry): 2 s at p99 means the bounds are being hit.
+    inference_api_5xx_threshold: int = 5
+    inference_api_latency_p99_ms: int = 2000
+    # Model Monitor's per-feature baseline drift (a distance in [0, 1]; 0.1 is the analyzer's own
+    # default comparison threshold), sustained for this many hourly monitoring runs.
+    feature_drift_max: float = 0.1
+    feature_drift_periods: int = 3
 
     def __post_init__(self) -> None:
         # Fail at synth, not half-way through a 30-minute domain deployment.
@@ -407,6 +438,10 @@ class ObservabilityConfig:
             raise ValueError("firehose_processing_success_min is a share in (0, 1]")
         if not 0 < self.opensearch_free_storage_min_fraction < 1:
             raise ValueError("opensearch_free_storage_min_fraction is a share in (0, 1)")
+        if not 0 < self.lambda_duration_timeout_fraction < 1:
+            raise ValueError("lambda_duration_timeout_fraction is a share of the timeout, in (0, 1)")
+        if not 0 < self.feature_drift_max <= 1 or self.feature_drift_periods < 1:
+            raise ValueError("feature_drift_max is a distance in (0, 1] and feature_drift_periods positive")
 
 
 @dataclass(frozen=True)
@@ -524,7 +559,10 @@ def _prod() -> PlatformConfig:
         cdc=CdcConfig(db_reader=True, dms_multi_az=True, db_min_acu=1, db_max_acu=16, dms_max_capacity_units=16),
         glue=GlueConfig(worker_type="G.1X", number_of_workers=10),
         training=TrainingConfig(training_instance_count=2),
-        serving=ServingConfig(serverless=False, min_instances=2, max_instances=10),
+        # Model Monitor: the training pipeline writes the data-quality baseline, and the hourly
+        # schedule is set up once the endpoint is in service (docs/serving.md, "Model Monitor").
+        serving=ServingConfig(serverless=False, min_instances=2, max_instances=10, model_monitor_enabled=True),
+        features=FeaturesConfig(online_enhanced_fan_out=True),
         observability=ObservabilityConfig(
             opensearch_instance_type="r6g.large.search",
             opensearch_data_nodes=3,

@@ -34,9 +34,10 @@ from pyspark.sql import functions as F  # noqa: N812
 from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
 from glue_jobs.transforms.clickstream import MICROS_PER_DAY
-from glue_jobs.transforms.training_set import LABEL_CUTOFF, training_set
+from glue_jobs.transforms.training_set import RENEWAL_DATE, cutoff_of, training_set
 from platform_core.schemas.features import EVENT_TIME, RECORD_IDENTIFIER
 from platform_core.schemas.serving import PRODUCTION_LABELLED
+from platform_core.schemas.training import CUTOFF_TIME
 
 CORRUPT = "_corrupt_record"
 _SIDE = StructType(
@@ -146,9 +147,10 @@ def split_captures(captures: DataFrame) -> tuple[DataFrame, DataFrame]:
 def labelled_production(labels: DataFrame, predictions: DataFrame, *, max_lead: timedelta) -> DataFrame:
     """Labels with their user's latest prediction in (cutoff - max_lead, cutoff], in the columns of
     :data:`PRODUCTION_LABELLED` plus its ``label_date`` partition."""
-    joined = training_set(labels, predictions, feature_time_column=PREDICTION_TIME, max_staleness=max_lead)
-    cutoff_micros = F.unix_date(F.col(LABEL_CUTOFF)).cast("long") * MICROS_PER_DAY
-    lead_days = (cutoff_micros - F.unix_micros(F.col(PREDICTION_TIME))) / F.lit(float(MICROS_PER_DAY))
+    with_cutoff = labels.withColumn(CUTOFF_TIME, cutoff_of(F.col(RENEWAL_DATE)))
+    joined = training_set(with_cutoff, predictions, feature_time_column=PREDICTION_TIME, max_staleness=max_lead)
+    lead_micros = F.unix_micros(F.col(CUTOFF_TIME)) - F.unix_micros(F.col(PREDICTION_TIME))
+    lead_days = lead_micros / F.lit(float(MICROS_PER_DAY))
     return joined.where(F.col("score").isNotNull()).select(
         *[_typed(f.name) for f in PRODUCTION_LABELLED.fields if f.name != "lead_days"],
         lead_days.alias("lead_days"),

@@ -1,10 +1,13 @@
 """The training set: churn labels joined point-in-time with feature snapshots.
 
-For a label of user ``u`` with cutoff ``c`` (the start, 00:00 UTC, of its ``renewal_date``: a
-feature written during the renewal day could already reflect the cancellation it is meant to
-predict), the label gets the features of ``u``'s latest snapshot with ``event_time <= c``. A
-snapshot computed after ``c`` can never reach the label's row, which is what keeps the model from
-training on the future.
+A churn label (``platform_core.schemas.cdc.CHURN_LABEL``) becomes a training label
+(``platform_core.schemas.training.TRAINING_LABEL``: ``user_id``, ``cutoff_time``, ``label``) in
+:func:`training_labels`. Its cutoff is the start, 00:00 UTC, of its ``renewal_date``: a feature
+written during the renewal day could already reflect the cancellation it is meant to predict.
+
+For a label of user ``u`` with cutoff ``c``, :func:`training_set` gives the label the features of
+``u``'s latest snapshot with ``event_time <= c``. A snapshot computed after ``c`` can never reach
+the label's row, which is what keeps the model from training on the future.
 
 Implemented as a sort-merge, not a range join: labels and snapshots are put in one stream per
 user, ordered by time (snapshots before labels at the same instant, so ``<=`` holds), and every
@@ -16,13 +19,31 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812
 
 from glue_jobs.transforms.clickstream import MICROS_PER_DAY, MICROS_PER_SECOND
 from platform_core.schemas.features import EVENT_TIME, RECORD_IDENTIFIER
+from platform_core.schemas.training import CUTOFF_TIME, KEY, LABEL
 
-LABEL_CUTOFF = "renewal_date"
+# The churn label's columns the training label is made of (platform_core.schemas.cdc.CHURN_LABEL).
+RENEWAL_DATE = "renewal_date"
+CHURNED = "churned"
+
+
+def cutoff_of(renewal_date: Column) -> Column:
+    """00:00 UTC of a renewal date, as a timestamp: days since the epoch, times a day, so that no
+    session time zone comes in between."""
+    return F.timestamp_micros(F.unix_date(renewal_date).cast("long") * MICROS_PER_DAY)
+
+
+def training_labels(churn_labels_df: DataFrame) -> DataFrame:
+    """Churn labels in the training table's terms: ``user_id``, ``cutoff_time``, ``label`` (0/1)."""
+    return churn_labels_df.select(
+        F.col(RECORD_IDENTIFIER).alias(KEY),
+        cutoff_of(F.col(RENEWAL_DATE)).alias(CUTOFF_TIME),
+        F.col(CHURNED).cast("int").alias(LABEL),
+    )
 
 
 def training_set(
@@ -34,8 +55,10 @@ def training_set(
 ) -> DataFrame:
     """Every label row, plus the features of its user's latest snapshot at or before its cutoff.
 
-    Output columns: the label's columns, then ``feature_time_column`` (the chosen snapshot's
-    ``event_time``), then the snapshot's feature columns. A label without an eligible snapshot
+    ``labels_df`` needs ``user_id`` and its cutoff instant in ``cutoff_time`` (a timestamp, see
+    :func:`cutoff_of`); its other columns are carried along. Output columns: the label's columns,
+    then ``feature_time_column`` (the chosen snapshot's ``event_time``), then the snapshot's
+    feature columns. A label without an eligible snapshot
     keeps its row with null features (the model sees "unknown", the label is not lost). With
     ``max_staleness``, a snapshot older than ``cutoff - max_staleness`` counts as missing.
     To join several feature groups, call this once per group, each time with its own
@@ -54,11 +77,9 @@ def training_set(
         feature_struct.alias("_features"),
     )
     label_struct = F.struct(*[F.col(c) for c in labels_df.columns])
-    # Days since the epoch, times a day: the cutoff instant without any time zone in between.
-    cutoff_micros = F.unix_date(F.col(LABEL_CUTOFF)).cast("long") * MICROS_PER_DAY
     labels = labels_df.select(
-        F.col(RECORD_IDENTIFIER).alias("_user"),
-        cutoff_micros.alias("_t"),
+        F.col(KEY).alias("_user"),
+        F.unix_micros(F.col(CUTOFF_TIME)).alias("_t"),
         F.lit(1).alias("_is_label"),
         label_struct.alias("_label"),
     )

@@ -2,7 +2,8 @@
 
 Every table is derived from the schema package: a feature group's snapshot table from the group
 (:meth:`FeatureGroup.schema`) plus its ``snapshot_date`` partition, and the training set from the
-churn label schema plus each group's features, in the order the training set job writes them.
+training label schema (``platform_core.schemas.training``: the columns the training pipeline reads)
+plus each group's feature values, in the order the training set job writes them.
 Partitions are projected (no crawler, no ``MSCK REPAIR``): a new daily snapshot is queryable the
 moment the job has written it.
 """
@@ -10,14 +11,13 @@ moment the job has written it.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 from aws_cdk import aws_athena
 from constructs import Construct
 
 import athena as athena_queries
 from platform_core.schema import Field, Primitive, Schema
-from platform_core.schemas.cdc import CHURN_LABEL
 from platform_core.schemas.features import (
     SNAPSHOT_PARTITION,
     TRAINING_SET_PREFIX,
@@ -25,18 +25,12 @@ from platform_core.schemas.features import (
     USER_SUBSCRIPTION,
     FeatureGroup,
 )
+from platform_core.schemas.training import TRAINING_LABEL
 from stacks.constructs.lake_table import LakeTable
 
 # The first snapshot date the projection offers (the clickstream contract rejects events before 2000).
 PROJECTION_START = "2000-01-01"
 
-# Column of the training set holding the event time of the snapshot each group contributed, in the
-# order the training set job joins the groups (glue_jobs/training_set.py, FEATURE_TIME_COLUMNS; the
-# tests keep both equal, and compare the table with what the job's transform really outputs).
-TRAINING_SET_TIME_COLUMNS: Mapping[str, str] = {
-    USER_CLICKSTREAM.name: "clickstream_event_time",
-    USER_SUBSCRIPTION.name: "subscription_event_time",
-}
 TRAINING_SET_TABLE = "training_set"
 
 
@@ -52,20 +46,14 @@ def snapshot_schema(group: FeatureGroup) -> Schema:
 
 
 def training_set_schema(groups: Sequence[FeatureGroup] = (USER_CLICKSTREAM, USER_SUBSCRIPTION)) -> Schema:
-    """Label columns, then per group its snapshot's event time and its feature values."""
-    fields: list[Field] = list(CHURN_LABEL.fields)
+    """The training label's columns (key, cutoff, label), then each group's feature values (as of
+    the latest snapshot at or before the cutoff)."""
+    fields: list[Field] = list(TRAINING_LABEL.fields)
     for group in groups:
-        fields.append(
-            Field(
-                TRAINING_SET_TIME_COLUMNS[group.name],
-                Primitive.TIMESTAMP,
-                doc=f"event_time of the {group.name} snapshot used (the latest at or before the label cutoff)",
-            )
-        )
         fields.extend(group.feature(name) for name in group.value_names)
     return Schema(
         name="TrainingSet",
-        namespace=CHURN_LABEL.namespace,
+        namespace=TRAINING_LABEL.namespace,
         doc="Churn labels joined point-in-time with the feature snapshots (no feature is newer than its label's cutoff).",
         fields=tuple(fields),
     )

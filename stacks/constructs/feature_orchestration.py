@@ -1,7 +1,7 @@
 """The daily feature pipeline as a Step Functions state machine, started by an EventBridge schedule.
 
     ResolveAsOf -> SubscriptionHistory -> ( ClickstreamFeatures | SubscriptionFeatures )
-                -> TrainingSet -> StartTrainingPipeline -> Done
+                -> TrainingSet -> ResolveBaseline (λ baseline_metrics) -> StartTrainingPipeline -> Done
     any failure (after its retries) -> NotifyFailure (SNS) -> Failed
 
 ``as_of`` is the one instant the run computes features for: the execution input's ``as_of`` when
@@ -12,6 +12,14 @@ never read a clock, so a re-run of the same ``as_of`` rewrites exactly the same 
 Every Glue step waits for its run (``glue:startJobRun.sync``) and retries with exponential backoff;
 the Glue jobs themselves have no retries of their own. The training pipeline is started with a
 client token derived from the execution id, so a retried start never launches a second training.
+
+The pipeline's quality gate registers a model only if its PR-AUC reaches the approved model's
+(``BaselinePrAuc``). ``ResolveBaseline`` asks the ``baseline_metrics`` Lambda for that number
+(:mod:`platform_core.model_baseline`: the group's approved version, its evaluation.json) and the
+start passes it on; it is ``0.0`` while no model is approved. A Lambda rather than chained SDK
+integrations: the same code serves the feedback loop's retraining, it validates the number (a
+missing or malformed metric fails the run with its reason instead of a JSONPath error or a
+silent 0), and it is tested against the registry's real API shapes.
 """
 
 from __future__ import annotations
@@ -25,19 +33,23 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from pipelines.definition import EVALUATIONS_PREFIX
 from platform_core.config import FeaturesConfig, PlatformConfig
 from platform_core.names import Names
-from stacks.constructs.access import allow_key
+from platform_core.schemas.training import BASELINE_PR_AUC_PARAMETER
+from stacks.constructs.access import allow, allow_key, allow_objects, flatten_reference
 from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.nag import acknowledge
-from stacks.constructs.platform_function import log_retention
+from stacks.constructs.platform_function import PlatformFunction, log_retention
 
 AS_OF = "$.as_of"
+BASELINE = "$.baseline"  # the approved model's PR-AUC, from ResolveBaseline
 FAILURE = "$.failure"  # where a Catch puts the error, next to as_of (which the notification reports)
 
 
@@ -62,11 +74,15 @@ class FeatureOrchestration(Construct):
         platform: PlatformConfig,
         jobs: OrchestratedJobs,
         pipeline_name: str,
+        model_package_group: str,
+        artifacts_bucket: s3.IBucket,
         key: kms.IKey,
         removal_policy: RemovalPolicy,
         depends_on: Sequence[CfnResource] = (),
     ) -> None:
-        """``depends_on``: resources that must exist before a run can start (the Glue jobs of this stack)."""
+        """``model_package_group``: the group whose approved model sets the training's ``BaselinePrAuc``;
+        ``artifacts_bucket``: where the training pipeline writes evaluation.json (read for that number);
+        ``depends_on``: resources that must exist before a run can start (the Glue jobs of this stack)."""
         super().__init__(scope, construct_id)
         names = Names(platform)
         self._settings = platform.features
@@ -100,6 +116,9 @@ class FeatureOrchestration(Construct):
         )
         self.pipeline_arn = Stack.of(self).format_arn(
             service="sagemaker", resource="pipeline", resource_name=pipeline_name
+        )
+        self.baseline = self._baseline_function(
+            platform, model_package_group=model_package_group, artifacts_bucket=artifacts_bucket, key=key
         )
 
         self.state_machine = sfn.StateMachine(
@@ -144,8 +163,9 @@ class FeatureOrchestration(Construct):
         features.branch(self._glue("ClickstreamFeatures", jobs.clickstream_features, as_of=True))
         features.branch(self._glue("SubscriptionFeatures", jobs.subscription_features, as_of=True))
         training_set = self._glue("TrainingSet", jobs.training_set, as_of=False)
+        resolve_baseline = self._resolve_baseline()
         start_training = self._start_training(pipeline_name)
-        for step in (history, features, training_set, start_training):
+        for step in (history, features, training_set, resolve_baseline, start_training):
             step.add_catch(notify, errors=[sfn.Errors.ALL], result_path=FAILURE)
 
         given = sfn.Pass(self, "UseGivenAsOf", parameters={"as_of": sfn.JsonPath.string_at(AS_OF)})
@@ -164,7 +184,9 @@ class FeatureOrchestration(Construct):
         )
         given.next(history)
         started.next(history)
-        history.next(features).next(training_set).next(start_training).next(sfn.Succeed(self, "Done"))
+        history.next(features).next(training_set).next(resolve_baseline).next(start_training).next(
+            sfn.Succeed(self, "Done")
+        )
         return resolve
 
     def _retry(self, state: sfn.TaskStateBase) -> None:
@@ -191,6 +213,96 @@ class FeatureOrchestration(Construct):
         self._retry(task)
         return task
 
+    def _resolve_baseline(self) -> tasks.LambdaInvoke:
+        """The approved model's PR-AUC into ``$.baseline`` (``as_of`` travels on beside it).
+
+        Lambda's own transient errors are retried by the task's default policy; a throttled
+        invocation with the configured backoff. The function's errors (a missing or unreadable
+        metric) are not retried: the run fails with the reason, which a person must act on.
+        """
+        task = tasks.LambdaInvoke(
+            self,
+            "ResolveBaseline",
+            lambda_function=self.baseline.function,
+            payload=sfn.TaskInput.from_object({"execution": sfn.JsonPath.execution_id}),
+            result_selector={
+                "baseline_pr_auc": sfn.JsonPath.string_at("$.Payload.baseline_pr_auc"),
+                "model_package_arn": sfn.JsonPath.string_at("$.Payload.model_package_arn"),
+                "source": sfn.JsonPath.string_at("$.Payload.source"),
+            },
+            result_path=BASELINE,
+            retry_on_service_exceptions=True,
+        )
+        settings: FeaturesConfig = self._settings
+        task.add_retry(
+            errors=["Lambda.TooManyRequestsException"],
+            interval=Duration.seconds(settings.retry_interval_seconds),
+            backoff_rate=settings.retry_backoff_rate,
+            max_attempts=settings.retry_max_attempts,
+        )
+        return task
+
+    def _baseline_function(
+        self, platform: PlatformConfig, *, model_package_group: str, artifacts_bucket: s3.IBucket, key: kms.IKey
+    ) -> PlatformFunction:
+        """``lambdas/baseline_metrics``: may list the group's packages, describe them and read the
+        evaluation.json files the training pipeline writes, nothing else."""
+        function = PlatformFunction(
+            self,
+            "BaselineMetrics",
+            name="baseline_metrics",
+            platform=platform,
+            settings=platform.features.baseline_function,
+            key=key,
+            description="The approved churn model's PR-AUC: the BaselinePrAuc of the next training run",
+            environment={"MODEL_PACKAGE_GROUP": model_package_group},
+        )
+        stack = Stack.of(self)
+        packages = stack.format_arn(
+            service="sagemaker", resource="model-package", resource_name=f"{model_package_group}/*"
+        )
+        # ListModelPackages supports no resource-level permissions; describing is limited to the group.
+        allow(function.role, ["sagemaker:ListModelPackages"], ["*"])
+        allow(function.role, ["sagemaker:DescribeModelPackage"], [packages])
+        allow_objects(
+            function.role,
+            artifacts_bucket,
+            prefixes=[EVALUATIONS_PREFIX],
+            actions=["s3:GetObject"],
+            reason="Each pipeline execution writes its evaluation.json under training/evaluation/<execution id>/.",
+        )
+        allow_key(function.role, key, decrypt=True)  # the pipeline encrypts its outputs with the lake key
+        acknowledge(
+            function.role,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "X-Ray PutTraceSegments/PutTelemetryRecords and sagemaker:ListModelPackages support no "
+                    "resource-level permissions; DescribeModelPackage is limited to the churn group's packages."
+                ),
+                f"AwsSolutions-IAM5[Resource::{flatten_reference(stack.resolve(packages))}]": (
+                    "Package versions are numbered by SageMaker at registration: the group's versions are the resource."
+                ),
+            },
+        )
+        acknowledge(
+            function.function,
+            {
+                "NIST.800.53.R5-LambdaDLQ": (
+                    "Invoked synchronously by the state machine only: an error returns to it, which retries "
+                    "or notifies the failure topic; there is no asynchronous event to keep."
+                ),
+                "Serverless-LambdaDLQ": "Synchronous invocation by the state machine: errors go back to it.",
+                "Serverless-LambdaAsyncFailureDestination": (
+                    "Never invoked asynchronously: only the state machine calls it, synchronously."
+                ),
+                "NIST.800.53.R5-LambdaConcurrency": (
+                    "Called once per orchestration run (daily); reserving concurrency would only take it "
+                    "from the account's pool."
+                ),
+            },
+        )
+        return function
+
     def _start_training(self, pipeline_name: str) -> tasks.CallAwsService:
         task = tasks.CallAwsService(
             self,
@@ -206,6 +318,10 @@ class FeatureOrchestration(Construct):
                 "PipelineExecutionDescription": sfn.JsonPath.format(
                     "Training on features as of {}", sfn.JsonPath.string_at(AS_OF)
                 ),
+                # The quality gate's second bar: the approved model's PR-AUC (ResolveBaseline).
+                "PipelineParameters": [
+                    {"Name": BASELINE_PR_AUC_PARAMETER, "Value": sfn.JsonPath.string_at(f"{BASELINE}.baseline_pr_auc")}
+                ],
             },
             result_selector={"pipeline_execution_arn": sfn.JsonPath.string_at("$.PipelineExecutionArn")},
             result_path="$.training",
@@ -290,8 +406,12 @@ class FeatureOrchestration(Construct):
                     "support no resource-level permissions."
                 ),
                 "NIST.800.53.R5-IAMNoInlinePolicy": (
-                    "The policy is generated from the state machine's tasks (exact Glue jobs, topic and "
-                    "pipeline) for this one role; a managed policy would be attached to nothing else."
+                    "The policy is generated from the state machine's tasks (exact Glue jobs, topic, "
+                    "function and pipeline) for this one role; a managed policy would be attached to nothing else."
+                ),
+                # LambdaInvoke allows the function and its versions (<arn>:*), which the task may name.
+                f"AwsSolutions-IAM5[Resource::{flatten_reference(Stack.of(self).resolve(self.baseline.function.function_arn))}:*]": (
+                    "Generated by the LambdaInvoke task: the baseline_metrics function's own versions and aliases."
                 ),
             },
         )

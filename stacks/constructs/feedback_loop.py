@@ -6,6 +6,7 @@ CloudWatch and starts the training pipeline when it falls below the floor (glue_
     curated  curated/churn_labels/            ─┴─> Glue feedback ─> curated/production_labelled/ (+ Glue table)
                                                          ├─> CloudWatch MLPlatform/ModelQuality pr_auc (EndpointName)
                                                          └─> SageMaker StartPipelineExecution <prefix>-training
+                                                             (BaselinePrAuc: the approved model's PR-AUC)
 
 A Glue job rather than a Lambda: captures grow with traffic (one line per request, kept for
 months) while the join needs the last ``feedback_max_lead_days`` of them per label, which is a
@@ -25,15 +26,17 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
+from pipelines.definition import EVALUATIONS_PREFIX
 from platform_core.config import PlatformConfig
 from platform_core.names import DATA_CAPTURE_PREFIX, MODEL_QUALITY_NAMESPACE, Names
 from platform_core.schemas.cdc import CHURN_LABELS_PREFIX
 from platform_core.schemas.serving import PRODUCTION_LABELLED, PRODUCTION_LABELLED_PREFIX, PRODUCTION_LABELLED_TABLE
-from stacks.constructs.access import allow, allow_bucket_listing, allow_objects
+from stacks.constructs.access import allow, allow_bucket_listing, allow_objects, flatten_reference
 from stacks.constructs.feature_catalog import daily_projection
 from stacks.constructs.glue_job import REPO_ROOT, STAGING_ROOT, GlueJob
 from stacks.constructs.lake_refs import LakeRefs
 from stacks.constructs.lake_table import LakeTable
+from stacks.constructs.nag import acknowledge
 from stacks.constructs.staging import stage_tree
 
 JOB = "feedback"
@@ -89,6 +92,7 @@ class FeedbackLoop(Construct):
                 "--rejects_path": f"s3://{raw}/{REJECTS_PREFIX}",
                 "--endpoint_name": names.inference_endpoint,
                 "--pipeline_name": names.training_pipeline,
+                "--model_package_group": names.model_package_group,
                 "--pr_auc_min": str(platform.observability.model_pr_auc_min),
                 "--min_rows": str(serving.quality_min_labelled_rows),
                 "--max_lead_days": str(serving.feedback_max_lead_days),
@@ -114,7 +118,7 @@ class FeedbackLoop(Construct):
             start_on_creation=True,
             actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.job_name)],
         )
-        self.trigger.add_dependency(self.job.job)
+        self.trigger.node.add_dependency(self.job.job)
 
     def _grant(self, platform: PlatformConfig, lake: LakeRefs) -> None:
         names = Names(platform)
@@ -164,4 +168,35 @@ class FeedbackLoop(Construct):
                     service="sagemaker", resource="pipeline", resource_name=names.training_pipeline.lower()
                 )
             ],
+        )
+        self._grant_baseline(platform, lake)
+
+    def _grant_baseline(self, platform: PlatformConfig, lake: LakeRefs) -> None:
+        """What reading the approved model's PR-AUC takes (platform_core.model_baseline): listing the
+        group's approved packages, describing them, and reading their evaluation.json."""
+        role = self.job.role
+        group = Names(platform).model_package_group
+        stack = Stack.of(self)
+        packages = stack.format_arn(service="sagemaker", resource="model-package", resource_name=f"{group}/*")
+        allow(role, ["sagemaker:ListModelPackages"], ["*"])
+        allow(role, ["sagemaker:DescribeModelPackage"], [packages])
+        acknowledge(
+            role,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "sagemaker:ListModelPackages and cloudwatch:PutMetricData support no resource-level "
+                    "permissions; PutMetricData is limited to its namespaces by conditions, and the packages "
+                    "the job may describe are the churn group's only."
+                ),
+                f"AwsSolutions-IAM5[Resource::{flatten_reference(stack.resolve(packages))}]": (
+                    "Package versions are numbered by SageMaker at registration: the group's versions are the resource."
+                ),
+            },
+        )
+        allow_objects(
+            role,
+            lake.artifacts_bucket,
+            prefixes=[EVALUATIONS_PREFIX],
+            actions=["s3:GetObject"],
+            reason="The approved model package's evaluation.json lies under training/evaluation/<execution id>/.",
         )

@@ -16,9 +16,9 @@ from platform_core.schemas.features import (
     USER_CLICKSTREAM,
     USER_SUBSCRIPTION,
 )
+from platform_core.schemas.training import CUTOFF_TIME, KEY, LABEL
 from stacks.constructs.feature_catalog import (
     TRAINING_SET_TABLE,
-    TRAINING_SET_TIME_COLUMNS,
     snapshot_table_name,
     training_set_schema,
 )
@@ -55,24 +55,15 @@ def test_snapshot_tables_have_the_group_features_and_a_projected_day_partition(d
     assert parameters["storage.location.template"] == f"{location}{SNAPSHOT_PARTITION}=${{{SNAPSHOT_PARTITION}}}/"
 
 
-def test_training_set_table_has_labels_then_each_groups_features(dev):
+def test_training_set_table_is_the_training_pipelines_contract_then_each_groups_features(dev):
     table = _table(dev, TRAINING_SET_TABLE)["TableInput"]
     columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
     assert columns == [(c["name"], c["type"]) for c in glue_columns(training_set_schema())]
-    names = [name for name, _ in columns]
-    assert names[: len(CHURN_LABEL.fields)] == list(CHURN_LABEL.field_names)
-    for group in (USER_CLICKSTREAM, USER_SUBSCRIPTION):
-        time_column = TRAINING_SET_TIME_COLUMNS[group.name]
-        at = names.index(time_column)
-        assert names[at + 1 : at + 1 + len(group.value_names)] == list(group.value_names)
+    # The key, the cutoff and the label the pipeline's scripts read, with the types they expect
+    assert columns[:3] == [(KEY, "string"), (CUTOFF_TIME, "timestamp"), (LABEL, "int")]
+    assert [name for name, _ in columns[3:]] == [*USER_CLICKSTREAM.value_names, *USER_SUBSCRIPTION.value_names]
     assert "PartitionKeys" not in table or table["PartitionKeys"] == []
     assert table["StorageDescriptor"]["Location"].endswith(f"/{TRAINING_SET_PREFIX}")
-
-
-def test_training_set_time_columns_are_the_jobs():
-    from glue_jobs.training_set import FEATURE_TIME_COLUMNS
-
-    assert dict(TRAINING_SET_TIME_COLUMNS) == FEATURE_TIME_COLUMNS
 
 
 @pytest.mark.spark

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from glue_jobs.transforms.subscription_features import subscription_features
-from glue_jobs.transforms.training_set import training_set
+from glue_jobs.transforms.training_set import training_labels, training_set
 from platform_core.schemas.features import USER_SUBSCRIPTION
+from platform_core.schemas.training import TRAINING_LABEL
 from tests.features.conftest import HISTORY_DDL, LABELS_DDL, history_row
 
 pytestmark = pytest.mark.spark
@@ -95,7 +96,32 @@ SNAPSHOTS_DDL = "user_id string, event_time timestamp, sessions_7d bigint"
 
 
 def _labels(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
-    return spark.createDataFrame(rows, LABELS_DDL)
+    """Churn labels (user, renewal date, churned, label time) as the training set job reads them,
+    turned into training labels (user_id, cutoff_time, label) by the job's own function."""
+    return training_labels(spark.createDataFrame(rows, LABELS_DDL))
+
+
+def test_churn_labels_become_training_labels_cut_off_at_00_utc_of_the_renewal_date(spark: Any) -> None:
+    from pyspark.sql import functions as F  # noqa: N812
+
+    # Given churn labels, and a session time zone far from UTC (a Glue job's could be anything)
+    previous = spark.conf.get("spark.sql.session.timeZone")
+    spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
+    try:
+        labels = _labels(
+            spark, [("u1", date(2024, 3, 10), True, _d(2024, 4, 9)), ("u2", date(2024, 3, 11), False, _d(2024, 4, 10))]
+        )
+        # When they become training labels
+        rows = labels.select("*", F.unix_micros("cutoff_time").alias("micros")).orderBy("user_id").collect()
+    finally:
+        spark.conf.set("spark.sql.session.timeZone", previous)
+    # Then they have exactly the training label's columns, and the cutoff is 00:00 UTC whatever the zone
+    assert labels.columns == list(TRAINING_LABEL.field_names)
+    assert [(r.user_id, r.micros, r.label) for r in rows] == [
+        ("u1", int(_d(2024, 3, 10).timestamp()) * 1_000_000, 1),
+        ("u2", int(_d(2024, 3, 11).timestamp()) * 1_000_000, 0),
+    ]
+    assert dict(labels.dtypes) == {"user_id": "string", "cutoff_time": "timestamp", "label": "int"}
 
 
 def test_each_label_takes_the_latest_snapshot_at_or_before_its_cutoff(spark: Any) -> None:
@@ -123,20 +149,13 @@ def test_each_label_takes_the_latest_snapshot_at_or_before_its_cutoff(spark: Any
     # When
     out = training_set(labels, snapshots)
     # Then every label is kept with the columns in order, and the right snapshot
-    assert out.columns == [
-        "user_id",
-        "renewal_date",
-        "churned",
-        "label_time",
-        "feature_event_time",
-        "sessions_7d",
-    ]
-    got = {(r.user_id, r.renewal_date): (r.feature_event_time, r.sessions_7d) for r in out.collect()}
+    assert out.columns == ["user_id", "cutoff_time", "label", "feature_event_time", "sessions_7d"]
+    got = {(r.user_id, r.cutoff_time): (r.label, r.feature_event_time, r.sessions_7d) for r in out.collect()}
     assert got == {
-        ("u1", date(2024, 3, 10)): (_naive_utc(_d(2024, 3, 10)), 10),
-        ("u1", date(2024, 3, 5)): (_naive_utc(_d(2024, 3, 1)), 1),
-        ("u1", date(2024, 2, 1)): (None, None),
-        ("u3", date(2024, 3, 10)): (None, None),
+        ("u1", _naive_utc(_d(2024, 3, 10))): (1, _naive_utc(_d(2024, 3, 10)), 10),
+        ("u1", _naive_utc(_d(2024, 3, 5))): (0, _naive_utc(_d(2024, 3, 1)), 1),
+        ("u1", _naive_utc(_d(2024, 2, 1))): (0, None, None),
+        ("u3", _naive_utc(_d(2024, 3, 10))): (1, None, None),
     }
 
 
@@ -150,9 +169,7 @@ def test_stale_snapshots_count_as_missing_when_asked(spark: Any) -> None:
 
 
 def test_clashing_columns_are_refused(spark: Any) -> None:
-    snapshots = spark.createDataFrame(
-        [("u1", _d(2024, 3, 1), True)], "user_id string, event_time timestamp, churned boolean"
-    )
+    snapshots = spark.createDataFrame([("u1", _d(2024, 3, 1), 1)], "user_id string, event_time timestamp, label int")
     with pytest.raises(ValueError, match="clash"):
         training_set(_labels(spark, []), snapshots)
 
@@ -176,7 +193,8 @@ def test_no_feature_computed_after_a_cutoff_ever_enters_that_labels_row(spark: A
     # Then every label is there once, with exactly the latest snapshot at or before its cutoff
     assert len(rows) == len(label_rows)
     for r in rows:
-        cutoff = datetime(r.renewal_date.year, r.renewal_date.month, r.renewal_date.day, tzinfo=UTC)
+        cutoff = r.cutoff_time.replace(tzinfo=UTC)
+        assert cutoff.time() == datetime.min.time()  # 00:00 UTC of a renewal date
         eligible = [s for s in snapshot_rows if s[0] == r.user_id and s[1] <= cutoff]
         expected = max((s[2] for s in eligible), default=None)
         assert r.sessions_7d == expected

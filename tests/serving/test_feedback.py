@@ -154,17 +154,18 @@ def test_publishing_puts_the_metric_the_alarm_watches_and_starts_training_once()
         reports=[report],
         decision=retrain_decision(report, pr_auc_min=0.3, min_rows=200),
     )
-    settings = FeedbackSettings("mlp-dev-inference", "mlp-dev-training", 0.3, 200, 35, 7, 30)
+    settings = FeedbackSettings("mlp-dev-inference", "mlp-dev-training", "mlp-dev-churn", 0.3, 200, 35, 7, 30)
     with mock_aws():
         cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
         sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+        s3 = boto3.client("s3", region_name="us-east-1")
         sagemaker.create_pipeline(
             PipelineName="mlp-dev-training",
             PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
             RoleArn="arn:aws:iam::123456789012:role/mlp-dev-training",
         )
 
-        first = publish(result, settings, cloudwatch=cloudwatch, sagemaker=sagemaker)
+        first = publish(result, settings, cloudwatch=cloudwatch, sagemaker=sagemaker, s3=s3)
         metrics = cloudwatch.list_metrics(Namespace=MODEL_QUALITY_NAMESPACE, MetricName=MODEL_QUALITY_METRIC)["Metrics"]
 
     assert first is not None and "mlp-dev-training" in first

@@ -10,7 +10,10 @@ import pytest
 
 from pipelines.definition import (
     APPROVAL_STATUS,
+    BASELINE_DATASET,
+    DATA_QUALITY_BASELINE,
     EVALUATE,
+    EVALUATIONS_PREFIX,
     GATE,
     GATE_FAILED,
     HYPERPARAMETERS,
@@ -20,15 +23,19 @@ from pipelines.definition import (
     SERVING_ENTRY_POINT,
     TRAIN,
     build_definition,
+    model_monitor_image_uri,
 )
 from pipelines.train import Hyperparameters
 from platform_core.config import load_config
+from stacks.constructs.data_quality_monitor import MODEL_MONITOR_ACCOUNTS
 from tests.training_stack.conftest import (
     ARTIFACTS,
     CODE,
     CURATED,
     KEY,
+    REGION,
     ROLE,
+    baseline_definition_text,
     definition,
     definition_kwargs,
     definition_text,
@@ -206,6 +213,10 @@ def test_evaluation_scores_the_trained_model_and_declares_its_report_a_property_
         {"FilePath": "evaluation.json", "OutputName": "evaluation", "PropertyFileName": "Evaluation"}
     ]
     assert "evaluation" in _outputs(step)
+    # And it lands under the prefix whose evaluation.json files the baseline readers may get
+    # (the feature orchestration's baseline_metrics function, the feedback job)
+    join = _outputs(step)["evaluation"]["S3Uri"]["Std:Join"]
+    assert "/".join(join["Values"][2:4]) + "/" == EVALUATIONS_PREFIX
 
 
 def test_the_gate_compares_test_pr_auc_with_the_floor_and_the_approved_model(document, by_name):
@@ -276,3 +287,90 @@ def test_placeholders_must_keep_the_sdk_offline():
         build_definition(**{**definition_kwargs(), "role_arn_placeholder": "role-name"})
     with pytest.raises(ValueError, match="s3://"):
         build_definition(**{**definition_kwargs(), "scripts_s3_prefix_placeholder": "/tmp/code"})
+
+
+# -- Model Monitor's data-quality baseline (Model Monitor on) ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def baseline_steps() -> dict[str, dict[str, Any]]:
+    return steps(json.loads(baseline_definition_text()))
+
+
+def test_without_model_monitor_no_baseline_step_runs(by_name):
+    assert BASELINE_DATASET not in by_name and DATA_QUALITY_BASELINE not in by_name
+
+
+def test_a_registered_models_run_writes_the_baseline_after_the_registration(baseline_steps):
+    # Given the definition with Model Monitor on
+    gate = baseline_steps[GATE]["Arguments"]
+    # Then the baseline steps run only on the gate's passing branch, after the registration
+    assert [s["Name"] for s in gate["IfSteps"]] == [REGISTER, BASELINE_DATASET, DATA_QUALITY_BASELINE]
+    assert [s["Name"] for s in gate["ElseSteps"]] == [GATE_FAILED]
+    assert baseline_steps[BASELINE_DATASET]["DependsOn"] == [REGISTER]
+    # And the registration reads nothing of them (it never waits for Model Monitor)
+    assert _step_refs(baseline_steps[REGISTER]) == {TRAIN, EVALUATE}
+    assert "DependsOn" not in baseline_steps[REGISTER]
+    # And the analyzer reads the dataset step's output
+    assert _step_refs(baseline_steps[DATA_QUALITY_BASELINE]) == {BASELINE_DATASET}
+
+
+def test_the_baseline_dataset_is_the_curated_training_set_as_requests(baseline_steps):
+    step = baseline_steps[BASELINE_DATASET]
+    assert step["Type"] == "Processing"
+    # Then it reads the training set the run trains on, and the code bundle
+    inputs = _inputs(step)
+    assert inputs["training-set"]["S3Uri"] == {"Get": "Parameters.TrainingDataUri"}
+    assert inputs["code"]["S3Uri"] == CODE
+    # And writes JSON lines under the execution's own prefix
+    (output,) = _outputs(step).values()
+    assert output["S3Uri"]["Std:Join"]["Values"] == [
+        "s3:/",
+        ARTIFACTS,
+        "training",
+        "baseline-dataset",
+        {"Get": EXECUTION_ID},
+    ]
+    app = step["Arguments"]["AppSpecification"]
+    assert "/opt/ml/code/pipelines/monitoring_baseline.py" in app["ContainerEntrypoint"][2]
+    assert app["ContainerArguments"] == [
+        "--input-dir=/opt/ml/processing/input",
+        "--output-dir=/opt/ml/processing/dataset",
+    ]
+    assert step["Arguments"]["ProcessingOutputConfig"]["KmsKeyId"] == KEY
+
+
+def test_the_quality_check_only_baselines_with_the_analyzer_into_the_fixed_prefix(baseline_steps):
+    step = baseline_steps[DATA_QUALITY_BASELINE]
+    # Then it is a data-quality check step that computes a baseline and checks nothing
+    assert (step["Type"], step["CheckType"]) == ("QualityCheck", "DATA_QUALITY")
+    assert (step["SkipCheck"], step["RegisterNewBaseline"], step["FailOnViolation"]) == (True, True, False)
+    arguments = step["Arguments"]
+    # And Model Monitor's analyzer image of the region runs it (the account the schedule uses too)
+    image = arguments["AppSpecification"]["ImageUri"]
+    assert image == model_monitor_image_uri(REGION)
+    assert image == f"{MODEL_MONITOR_ACCOUNTS[REGION]}.dkr.ecr.{REGION}.amazonaws.com/sagemaker-model-monitor-analyzer"
+    # And it reads the JSON lines of the dataset step
+    (dataset,) = arguments["ProcessingInputs"]
+    assert dataset["S3Input"]["S3Uri"] == {
+        "Get": f"Steps.{BASELINE_DATASET}.ProcessingOutputConfig.Outputs['dataset'].S3Output.S3Uri"
+    }
+    environment = arguments["Environment"]
+    assert json.loads(environment["dataset_format"]) == {"json": {"lines": True}}
+    assert environment["dataset_source"] == dataset["S3Input"]["LocalPath"]
+    # And writes statistics.json and constraints.json to the one prefix the monitoring schedule reads
+    (output,) = arguments["ProcessingOutputConfig"]["Outputs"]
+    assert output["S3Output"]["S3Uri"] == f"s3://{ARTIFACTS}/serving/monitoring/baseline"
+    assert output["S3Output"]["LocalPath"] == environment["output_path"]
+    # And volumes and outputs are encrypted with the lake key, on the run's processing instance type
+    assert arguments["ProcessingOutputConfig"]["KmsKeyId"] == KEY
+    cluster = arguments["ProcessingResources"]["ClusterConfig"]
+    assert (cluster["VolumeKmsKeyId"], cluster["InstanceType"]) == (KEY, {"Get": "Parameters.ProcessingInstanceType"})
+    assert arguments["RoleArn"] == ROLE
+
+
+def test_the_definition_with_the_baseline_is_deterministic_and_offline(baseline_steps):
+    with network_forbidden() as attempts:
+        again = build_definition(**definition_kwargs("prod"), monitoring_baseline=True)
+    assert attempts == []
+    assert again == baseline_definition_text()
