@@ -4,8 +4,10 @@ Job parameters: ``--lake_bucket`` (raw events under ``clickstream/``), ``--curat
 (snapshots go to the group's ``snapshot_prefix``, one ``snapshot_date`` partition per run),
 ``--as_of`` (ISO-8601 with zone, required: the orchestrator passes the scheduled instant, so a
 re-run or a back-fill computes exactly what the scheduled run did; the job never reads the
-clock) and ``--session_gap_minutes``. All logic is in :mod:`glue_jobs.transforms.clickstream`;
-this script only reads and writes. ``awsglue`` exists only inside Glue: imported in :func:`main`.
+clock), ``--session_gap_minutes`` and ``--feature_group_arn`` (the snapshot is then put into the
+group's offline store, see :mod:`glue_jobs.ingest`). All logic is in
+:mod:`glue_jobs.transforms.clickstream`; this script only reads and writes. ``awsglue`` exists only
+inside Glue: imported in :func:`main`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from glue_jobs.ingest.records import rejects_prefix
+from glue_jobs.ingest.snapshot import ingest_snapshot
 from glue_jobs.transforms.clickstream import dedupe_events, sessionize, user_clickstream_features
 from platform_core.names import CLICKSTREAM_RAW_PREFIX
 from platform_core.schema import Field, glue_type
@@ -84,18 +88,31 @@ def main(argv: Sequence[str]) -> None:
     from awsglue.utils import getResolvedOptions  # only importable inside Glue
     from pyspark.sql import SparkSession
 
-    args = getResolvedOptions(list(argv), ["JOB_NAME", "lake_bucket", "curated_bucket", "as_of", "session_gap_minutes"])
+    args = getResolvedOptions(
+        list(argv),
+        ["JOB_NAME", "lake_bucket", "curated_bucket", "as_of", "session_gap_minutes", "feature_group_arn"],
+    )
     spark = (
         SparkSession.builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .getOrCreate()
     )
+    as_of = parse_as_of(args["as_of"])
+    snapshot_path = f"s3://{args['curated_bucket']}/{USER_CLICKSTREAM.snapshot_prefix}"
     counts = run(
         spark,
         raw_path=f"s3://{args['lake_bucket']}/{CLICKSTREAM_RAW_PREFIX}",
-        output_path=f"s3://{args['curated_bucket']}/{USER_CLICKSTREAM.snapshot_prefix}",
-        as_of=parse_as_of(args["as_of"]),
+        output_path=snapshot_path,
+        as_of=as_of,
         gap_minutes=int(args["session_gap_minutes"]),
+    )
+    counts |= ingest_snapshot(
+        spark,
+        group=USER_CLICKSTREAM,
+        snapshot_path=snapshot_path,
+        rejects_path=f"s3://{args['curated_bucket']}/{rejects_prefix(USER_CLICKSTREAM)}",
+        as_of=as_of,
+        feature_group=args["feature_group_arn"],
     )
     print(f"{args['JOB_NAME']}: {counts}")  # Glue keeps stdout in the log
 

@@ -1,8 +1,10 @@
 """Glue job: the subscription history (SCD2) -> one snapshot of the ``user-subscription`` group.
 
 Job parameters: ``--curated_bucket`` (reads ``curated/subscription_history/``, writes the
-group's ``snapshot_prefix``, one ``snapshot_date`` partition per run) and ``--as_of`` (ISO-8601
-with zone, required; never the clock). Logic: :mod:`glue_jobs.transforms.subscription_features`.
+group's ``snapshot_prefix``, one ``snapshot_date`` partition per run), ``--as_of`` (ISO-8601
+with zone, required; never the clock) and ``--feature_group_arn`` (the snapshot is then put into
+the group's online and offline stores, see :mod:`glue_jobs.ingest`).
+Logic: :mod:`glue_jobs.transforms.subscription_features`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from glue_jobs.clickstream_features import parse_as_of
+from glue_jobs.ingest.records import rejects_prefix
+from glue_jobs.ingest.snapshot import ingest_snapshot
 from glue_jobs.transforms.subscription_features import subscription_features
 from platform_core.schemas.cdc import SUBSCRIPTION_HISTORY_PREFIX
 from platform_core.schemas.features import SNAPSHOT_PARTITION, USER_SUBSCRIPTION
@@ -38,17 +42,27 @@ def main(argv: Sequence[str]) -> None:
     from awsglue.utils import getResolvedOptions  # only importable inside Glue
     from pyspark.sql import SparkSession
 
-    args = getResolvedOptions(list(argv), ["JOB_NAME", "curated_bucket", "as_of"])
+    args = getResolvedOptions(list(argv), ["JOB_NAME", "curated_bucket", "as_of", "feature_group_arn"])
     spark = (
         SparkSession.builder.config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionOverwriteMode", "dynamic")
         .getOrCreate()
     )
+    as_of = parse_as_of(args["as_of"])
+    snapshot_path = f"s3://{args['curated_bucket']}/{USER_SUBSCRIPTION.snapshot_prefix}"
     counts = run(
         spark,
         history_path=f"s3://{args['curated_bucket']}/{SUBSCRIPTION_HISTORY_PREFIX}",
-        output_path=f"s3://{args['curated_bucket']}/{USER_SUBSCRIPTION.snapshot_prefix}",
-        as_of=parse_as_of(args["as_of"]),
+        output_path=snapshot_path,
+        as_of=as_of,
+    )
+    counts |= ingest_snapshot(
+        spark,
+        group=USER_SUBSCRIPTION,
+        snapshot_path=snapshot_path,
+        rejects_path=f"s3://{args['curated_bucket']}/{rejects_prefix(USER_SUBSCRIPTION)}",
+        as_of=as_of,
+        feature_group=args["feature_group_arn"],
     )
     print(f"{args['JOB_NAME']}: {counts}")  # Glue keeps stdout in the log
 

@@ -41,11 +41,15 @@ STATEFUL_TYPES: frozenset[str] = frozenset(
 RETAIN = "Retain"
 FORBIDDEN_TYPES: frozenset[str] = frozenset({"Custom::S3AutoDeleteObjects"})
 
+# A mapping reads a stream directly, or a Kinesis stream through an enhanced fan-out consumer
+# (``AWS::Kinesis::StreamConsumer``, whose ARN the mapping names instead of the stream's).
 STREAM_SOURCE_TYPES: frozenset[str] = frozenset(
-    {"AWS::Kinesis::Stream", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"}
+    {"AWS::Kinesis::Stream", "AWS::Kinesis::StreamConsumer", "AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"}
 )
+STREAM_CONSUMER_TYPE = "AWS::Kinesis::StreamConsumer"
 _STREAM_ARN_MARKERS = (":kinesis:", ":dynamodb:")
 _OTHER_SOURCE_MARKERS = (":sqs:", ":kafka:", ":mq:", ":docdb:", ":rds:")
+_CONSUMER_ARN_MARKER = "/consumer/"
 
 
 def resources(template: Mapping[str, Any]) -> Mapping[str, Mapping[str, Any]]:
@@ -116,6 +120,8 @@ class EventSourceMapping:
     stack: str
     logical_id: str
     properties: Mapping[str, Any]
+    # The stream read: ``EventSourceArn``, or for a fan-out consumer the consumer's ``StreamARN``.
+    source_stream: Any = None
 
     @property
     def name(self) -> str:
@@ -125,11 +131,33 @@ class EventSourceMapping:
 def stream_event_source_mappings(templates: Templates) -> list[EventSourceMapping]:
     """Event source mappings whose source is a Kinesis stream or a DynamoDB stream."""
     return [
-        EventSourceMapping(stack, lid, r.get("Properties", {}))
+        EventSourceMapping(stack, lid, r.get("Properties", {}), _source_stream(r.get("Properties", {}), template))
         for stack, template in sorted(templates.items())
         for lid, r in sorted(resources(template).items())
         if r.get("Type") == "AWS::Lambda::EventSourceMapping" and _is_stream_source(r.get("Properties", {}), template)
     ]
+
+
+def _referenced_resource(value: Any, template: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The resource of the template a ``Fn::GetAtt`` or a ``Ref`` points at (None otherwise)."""
+    if not isinstance(value, Mapping):
+        return None
+    if "Fn::GetAtt" in value:
+        return resources(template).get(str(value["Fn::GetAtt"][0]))
+    if "Ref" in value:
+        return resources(template).get(str(value["Ref"]))
+    return None
+
+
+def _source_stream(properties: Mapping[str, Any], template: Mapping[str, Any]) -> Any:
+    source = properties.get("EventSourceArn")
+    target = _referenced_resource(source, template)
+    if target is not None and target.get("Type") == STREAM_CONSUMER_TYPE:
+        return (target.get("Properties") or {}).get("StreamARN")
+    if isinstance(source, str) and _CONSUMER_ARN_MARKER in source:
+        # arn:aws:kinesis:<region>:<account>:stream/<stream>/consumer/<name>:<created>
+        return source.split(_CONSUMER_ARN_MARKER, 1)[0]
+    return source
 
 
 def _is_stream_source(properties: Mapping[str, Any], template: Mapping[str, Any]) -> bool:
@@ -139,8 +167,8 @@ def _is_stream_source(properties: Mapping[str, Any], template: Mapping[str, Any]
         return True
     if any(marker in texts for marker in _OTHER_SOURCE_MARKERS):
         return False
-    if isinstance(source, Mapping) and "Fn::GetAtt" in source:
-        target = resources(template).get(str(source["Fn::GetAtt"][0]), {})
+    target = _referenced_resource(source, template)
+    if target is not None:
         return target.get("Type") in STREAM_SOURCE_TYPES
     # An ARN from a parameter or an import: only stream (and Kafka) sources take a starting position.
     kafka = "SelfManagedEventSource" in properties or "AmazonManagedKafkaEventSourceConfig" in properties

@@ -3,6 +3,7 @@
     raw clickstream ─┐
     CDC history job ─┴─> Glue: clickstream features | subscription features ─> training set ─> SageMaker pipeline
                           (daily snapshots, curated Parquet + Glue tables)      (point-in-time)
+                          └─> PutRecord: Feature Store offline stores (+ user-subscription online)
     Kinesis clickstream ─> λ online_features ─> Feature Store online store (+ DynamoDB state, rejects queue)
     Feature Store: user-clickstream, user-subscription (online: KMS; offline: Iceberg in the curated bucket)
     Athena: named queries over the lake
@@ -54,8 +55,6 @@ class FeatureStack(Stack):
             workgroup_name=names.athena_workgroup,
             groups=FEATURE_GROUPS,
         )
-        self.jobs = FeatureJobs(self, "Jobs", platform=config, lake=lake)
-
         self.feature_store = FeatureStore(
             self,
             "FeatureStore",
@@ -66,6 +65,8 @@ class FeatureStack(Stack):
             database_name=lake.database_name,
             removal_policy=retain,
         )
+        # The feature jobs put their snapshots into the groups (offline stores; subscription online too).
+        self.jobs = FeatureJobs(self, "Jobs", platform=config, lake=lake, feature_store=self.feature_store)
         self.online_features = OnlineFeatures(
             self,
             "OnlineFeatures",
@@ -94,6 +95,8 @@ class FeatureStack(Stack):
                 training_set=self.jobs.training_set.job_name,
             ),
             pipeline_name=names.training_pipeline,
+            model_package_group=names.model_package_group,
+            artifacts_bucket=lake.artifacts_bucket,
             key=lake.key,
             removal_policy=retain,
             # A run must not start a job before the job (and its role's policy) exists.

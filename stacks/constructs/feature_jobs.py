@@ -11,6 +11,11 @@ back and collide with its own retry.
 
 They read and write by S3 path, never through the Glue catalog, so their roles hold no catalog
 permission; the tables over their outputs are defined by CloudFormation with partition projection.
+
+The two feature jobs then put their snapshot into the group's feature group (``glue_jobs.ingest``):
+``sagemaker:PutRecord`` on that one group, the lake key they already hold (the online store is
+encrypted with it), and a rejects prefix for the rows Feature Store would not take. The offline
+store's files are written by SageMaker under the feature store's own role, not by the jobs.
 """
 
 from __future__ import annotations
@@ -22,11 +27,13 @@ from pathlib import Path
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from glue_jobs.ingest.records import rejects_prefix
 from platform_core.config import PlatformConfig
 from platform_core.names import CLICKSTREAM_RAW_PREFIX, Names
 from platform_core.schemas.cdc import CHURN_LABELS_PREFIX, SUBSCRIPTION_HISTORY_PREFIX
-from platform_core.schemas.features import TRAINING_SET_PREFIX, USER_CLICKSTREAM, USER_SUBSCRIPTION
-from stacks.constructs.access import allow_bucket_listing, allow_objects
+from platform_core.schemas.features import TRAINING_SET_PREFIX, USER_CLICKSTREAM, USER_SUBSCRIPTION, FeatureGroup
+from stacks.constructs.access import allow, allow_bucket_listing, allow_objects
+from stacks.constructs.feature_store import FeatureStore
 from stacks.constructs.glue_job import GlueJob
 from stacks.constructs.lake_refs import LakeRefs
 
@@ -41,10 +48,20 @@ READ_ACTIONS = ("s3:GetObject",)
 class FeatureJobs(Construct):
     """``clickstream_features``, ``subscription_features`` and ``training_set`` as Glue 5 Spark jobs."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, platform: PlatformConfig, lake: LakeRefs) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        platform: PlatformConfig,
+        lake: LakeRefs,
+        feature_store: FeatureStore,
+    ) -> None:
+        """``feature_store``: the groups the feature jobs ingest their snapshots into."""
         super().__init__(scope, construct_id)
         self._platform = platform
         self._lake = lake
+        self._feature_store = feature_store
         raw, curated = lake.raw_bucket, lake.curated_bucket
 
         self.clickstream_features = self._job(
@@ -59,6 +76,7 @@ class FeatureJobs(Construct):
             },
             reads={raw: [CLICKSTREAM_RAW_PREFIX]},
             writes=[USER_CLICKSTREAM.snapshot_prefix],
+            ingests=USER_CLICKSTREAM,
         )
         self.subscription_features = self._job(
             "SubscriptionFeaturesJob",
@@ -67,6 +85,7 @@ class FeatureJobs(Construct):
             arguments={"--curated_bucket": curated.bucket_name},
             reads={curated: [SUBSCRIPTION_HISTORY_PREFIX]},
             writes=[USER_SUBSCRIPTION.snapshot_prefix],
+            ingests=USER_SUBSCRIPTION,
         )
         self.training_set = self._job(
             "TrainingSetJob",
@@ -90,8 +109,15 @@ class FeatureJobs(Construct):
         arguments: Mapping[str, str],
         reads: Mapping[s3.IBucket, Sequence[str]],
         writes: Sequence[str],
+        ingests: FeatureGroup | None = None,
     ) -> GlueJob:
-        """``glue_jobs/<script>.py`` named ``Names.glue_job(script)``; writes go to the curated bucket."""
+        """``glue_jobs/<script>.py`` named ``Names.glue_job(script)``; writes go to the curated bucket.
+
+        ``ingests``: the group whose feature group the job puts its snapshot into.
+        """
+        if ingests is not None:
+            arguments = {**arguments, "--feature_group_arn": self._feature_store.feature_group_arn(ingests)}
+            writes = [*writes, rejects_prefix(ingests)]
         job = GlueJob(
             self,
             construct_id,
@@ -133,4 +159,11 @@ class FeatureJobs(Construct):
             actions=WRITE_ACTIONS,
             reason="Spark overwrites the output (delete, then multipart writes of part files) and reads it back to count.",
         )
+        if ingests is not None:
+            self._allow_ingest(job, ingests)
         return job
+
+    def _allow_ingest(self, job: GlueJob, group: FeatureGroup) -> None:
+        """``PutRecord`` on the group's feature group only; and no run before the group exists."""
+        allow(job.role, ["sagemaker:PutRecord"], [self._feature_store.feature_group_arn(group)])
+        job.job.node.add_dependency(self._feature_store.groups[group.name])

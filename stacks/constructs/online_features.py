@@ -127,6 +127,9 @@ class OnlineFeatures(Construct):
             key=key,
             removal_policy=removal_policy,
             dead_letter_queue_name=names.dead_letter_queue(FUNCTION),
+            # Its own read throughput where the stream has several busy readers (FeaturesConfig).
+            enhanced_fan_out=platform.features.online_enhanced_fan_out,
+            consumer_name=names.function(FUNCTION),
         )
         self._grant(key, feature_group_arn)
         self._acknowledge()

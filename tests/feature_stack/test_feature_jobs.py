@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from glue_jobs.ingest.records import rejects_prefix
 from platform_core.config import load_config
 from platform_core.names import CLICKSTREAM_RAW_PREFIX
 from platform_core.schemas.cdc import CHURN_LABELS_PREFIX, SUBSCRIPTION_HISTORY_PREFIX
@@ -20,8 +21,14 @@ LISTING = {"s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploa
 
 # script -> (datasets read: bucket ARN + prefix, datasets written under the curated bucket)
 JOBS = {
-    "clickstream_features": ({(RAW, CLICKSTREAM_RAW_PREFIX)}, {USER_CLICKSTREAM.snapshot_prefix}),
-    "subscription_features": ({(CURATED, SUBSCRIPTION_HISTORY_PREFIX)}, {USER_SUBSCRIPTION.snapshot_prefix}),
+    "clickstream_features": (
+        {(RAW, CLICKSTREAM_RAW_PREFIX)},
+        {USER_CLICKSTREAM.snapshot_prefix, rejects_prefix(USER_CLICKSTREAM)},
+    ),
+    "subscription_features": (
+        {(CURATED, SUBSCRIPTION_HISTORY_PREFIX)},
+        {USER_SUBSCRIPTION.snapshot_prefix, rejects_prefix(USER_SUBSCRIPTION)},
+    ),
     "training_set": (
         {
             (CURATED, CHURN_LABELS_PREFIX),
@@ -136,3 +143,35 @@ def test_continuous_log_groups_are_encrypted_and_kept_for_the_configured_time(de
     assert len(groups) == 3
     assert all("KmsKeyId" in g for g in groups)
     assert {g["RetentionInDays"] for g in groups} == {load_config("dev").log_retention_days}
+
+
+# The feature jobs ingest their snapshots into Feature Store (glue_jobs/ingest).
+
+INGESTING_JOBS = {"clickstream_features": USER_CLICKSTREAM, "subscription_features": USER_SUBSCRIPTION}
+
+
+@pytest.mark.parametrize("env_name", ENVIRONMENTS)
+@pytest.mark.parametrize("script", sorted(JOBS))
+def test_feature_jobs_may_put_records_into_their_own_feature_group_only(env_name, script):
+    # Given the job of an environment and its role
+    template = feature_template(env_name)
+    job = _job(template, script, env_name)
+    allowed = grants(template, job["Role"]["Fn::GetAtt"][0])
+    put_records = {r for a, r in allowed if a.startswith("sagemaker:")}
+    group = INGESTING_JOBS.get(script)
+    if group is None:
+        # Then the training set job writes no feature group
+        assert put_records == set()
+        assert "--feature_group_arn" not in job["DefaultArguments"]
+        return
+    # Then the job is told its group by ARN and may call exactly PutRecord on it (nothing else of SageMaker)
+    arn = f"arn:aws:sagemaker:eu-west-1:123456789012:feature-group/{group.physical_name(f'mlp-{env_name}')}"
+    assert job["DefaultArguments"]["--feature_group_arn"] == arn
+    assert {(a, r) for a, r in allowed if a.startswith("sagemaker:")} == {("sagemaker:PutRecord", arn)}
+
+
+def test_a_feature_job_cannot_run_before_its_feature_group_exists(dev):
+    for script, group in INGESTING_JOBS.items():
+        job_id, _ = one(dev, "AWS::Glue::Job", {"Name": f"mlp-dev-{script.replace('_', '-')}"})
+        group_id, _ = one(dev, "AWS::SageMaker::FeatureGroup", {"FeatureGroupName": group.physical_name("mlp-dev")})
+        assert group_id in dev.to_json()["Resources"][job_id]["DependsOn"]

@@ -28,3 +28,9 @@ def test_every_environment_schedules_the_pipeline_daily_with_bounded_retries():
 def test_settings_step_functions_or_eventbridge_would_refuse_fail_early(bad):
     with pytest.raises(ValueError):
         FeaturesConfig(**bad)
+
+
+def test_only_prod_reads_the_clickstream_through_an_enhanced_fan_out_consumer():
+    # prod's stream has several busy readers; dev's traffic fits the shared read limits
+    assert load_config("prod").features.online_enhanced_fan_out is True
+    assert load_config("dev").features.online_enhanced_fan_out is False

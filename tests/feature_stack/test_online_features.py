@@ -23,6 +23,15 @@ def _function(template) -> tuple[str, dict]:
     return one(template, "AWS::Lambda::Function", {"Handler": HANDLER})
 
 
+def _stream_read(template, source: str) -> str:
+    """The stream a mapping reads: its EventSourceArn, or the StreamARN of the consumer it names."""
+    consumers = resources(template, "AWS::Kinesis::StreamConsumer")
+    for logical_id, consumer in consumers.items():
+        if source == f"<{logical_id}.ConsumerARN>":
+            return str(consumer["Properties"]["StreamARN"])
+    return source
+
+
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_function_is_configured_for_the_feature_group_and_the_state_table(env_name):
     # Given the consumer function of an environment
@@ -56,8 +65,9 @@ def test_consumer_uses_the_platform_stream_consumer_defaults(env_name):
     template = feature_template(env_name)
     _, mapping = one(template, "AWS::Lambda::EventSourceMapping")
     properties = flatten(mapping["Properties"])
-    # Then it reads the clickstream stream with partial batch responses, bisecting and bounded retries
-    assert properties["EventSourceArn"].endswith(f":stream/mlp-{env_name}-clickstream")
+    # Then it reads the clickstream stream (in prod through its own fan-out consumer) with partial
+    # batch responses, bisecting and bounded retries
+    assert _stream_read(template, properties["EventSourceArn"]).endswith(f":stream/mlp-{env_name}-clickstream")
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["BisectBatchOnFunctionError"] is True
     assert properties["MaximumRetryAttempts"] == settings.retry_attempts
@@ -152,3 +162,39 @@ def test_consumer_alarms_page_the_platform_alarm_topic(dev):
     assert len(alarms) == 2
     for alarm in alarms.values():
         assert flatten(alarm["Properties"]["AlarmActions"]) == ["arn:aws:sns:eu-west-1:123456789012:mlp-dev-alarms"]
+
+
+def test_prod_reads_through_an_enhanced_fan_out_consumer_and_dev_polls_the_stream():
+    # Given the mappings of both environments
+    dev_mapping = flatten(one(feature_template("dev"), "AWS::Lambda::EventSourceMapping")[1]["Properties"])
+    prod = feature_template("prod")
+    prod_mapping = flatten(one(prod, "AWS::Lambda::EventSourceMapping")[1]["Properties"])
+    # Then dev names the stream, and prod the consumer registered on it for this function alone
+    assert dev_mapping["EventSourceArn"] == "arn:aws:kinesis:eu-west-1:123456789012:stream/mlp-dev-clickstream"
+    assert resources(feature_template("dev"), "AWS::Kinesis::StreamConsumer") == {}
+    consumer_id, consumer = one(prod, "AWS::Kinesis::StreamConsumer")
+    assert prod_mapping["EventSourceArn"] == f"<{consumer_id}.ConsumerARN>"
+    assert consumer["Properties"] == {
+        "ConsumerName": "mlp-prod-online-features",
+        "StreamARN": "arn:aws:kinesis:eu-west-1:123456789012:stream/mlp-prod-clickstream",
+    }
+
+
+def test_the_fan_out_consumer_role_reads_the_stream_through_its_consumer_with_exact_actions(prod):
+    # Given prod's function role
+    _, function = _function(prod)
+    allowed = grants(prod, function["Properties"]["Role"]["Fn::GetAtt"][0])
+    consumer_id, _ = one(prod, "AWS::Kinesis::StreamConsumer")
+    stream = "arn:aws:kinesis:eu-west-1:123456789012:stream/mlp-prod-clickstream"
+    # Then it may subscribe to the consumer's shards and describe the stream, nothing broader
+    assert {(a, r) for a, r in allowed if a.startswith("kinesis:")} == {
+        ("kinesis:DescribeStreamConsumer", f"<{consumer_id}.ConsumerARN>"),
+        ("kinesis:SubscribeToShard", f"<{consumer_id}.ConsumerARN>"),
+        ("kinesis:DescribeStream", stream),
+        ("kinesis:DescribeStreamSummary", stream),
+        ("kinesis:GetRecords", stream),
+        ("kinesis:GetShardIterator", stream),
+        ("kinesis:ListShards", stream),
+    }
+    # And the stream's records decrypt with the lake key
+    assert ("kms:Decrypt", lake_key_ref(prod, "prod")) in allowed

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from glue_jobs import clickstream_features, subscription_features, training_set
-from platform_core.schemas.cdc import CHURN_LABEL
 from platform_core.schemas.features import USER_CLICKSTREAM, USER_SUBSCRIPTION
+from platform_core.schemas.training import TRAINING_LABEL
 from tests.features.conftest import HISTORY_DDL, LABELS_DDL, history_row, raw_df, raw_row
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
@@ -64,20 +64,18 @@ def test_jobs_write_snapshots_and_a_point_in_time_training_set(spark: Any, tmp_p
         output_path=str(curated / "training"),
     ) == {"training_rows": 1}
 
-    # Then the training set has the label, both snapshots' times and every feature
+    # Then the training set is the training pipeline's table: key, cutoff, label, then every feature
     out = spark.read.parquet(str(curated / "training"))
     assert out.columns == [
-        *CHURN_LABEL.field_names,
-        "clickstream_event_time",
+        *TRAINING_LABEL.field_names,
         *USER_CLICKSTREAM.value_names,
-        "subscription_event_time",
         *USER_SUBSCRIPTION.value_names,
     ]
     row = out.first()
     assert row is not None
+    assert (row.user_id, row.cutoff_time, row.label) == ("u1", datetime(2024, 3, 5), 1)
     assert (row.sessions_30d, row.events_30d, row.purchases_30d) == (2, 2, 1)
     assert (row.is_active, row.renewal_month, row.days_until_renewal) == (1, 3, 3)
-    assert row.clickstream_event_time == row.subscription_event_time == AS_OF.replace(tzinfo=None)
 
 
 def test_as_of_must_carry_a_zone() -> None:

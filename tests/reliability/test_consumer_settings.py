@@ -36,7 +36,8 @@ def test_every_stream_consumer_has_the_safe_settings(environment: tuple[str, Tem
 
 
 def _stream_name(mapping: EventSourceMapping) -> str:
-    arn = mapping.properties["EventSourceArn"]
+    # The stream read, directly or through an enhanced fan-out consumer (prod's online features).
+    arn = mapping.source_stream
     return arn.rsplit("/", 1)[-1] if isinstance(arn, str) else str(arn)
 
 
@@ -84,3 +85,50 @@ def test_the_check_recognises_stream_sources_and_leaves_queues_alone() -> None:
     assert stream_event_source_mappings(sqs) == []
     imported = _template(EventSourceArn={"Fn::ImportValue": "stream-arn"})
     assert len(stream_event_source_mappings(imported)) == 1
+
+
+# Enhanced fan-out: the mapping names a stream consumer instead of the stream.
+
+STREAM_ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/clicks"
+CONSUMER = {"Type": "AWS::Kinesis::StreamConsumer", "Properties": {"ConsumerName": "c", "StreamARN": STREAM_ARN}}
+
+
+def _fan_out_template(reference: dict[str, Any], **properties: Any) -> Templates:
+    template = _template(EventSourceArn=reference, **properties)
+    template["Stack"]["Resources"]["Consumer"] = CONSUMER
+    return template
+
+
+@pytest.mark.parametrize(
+    "reference", [{"Fn::GetAtt": ["Consumer", "ConsumerARN"]}, {"Ref": "Consumer"}], ids=["GetAtt", "Ref"]
+)
+def test_a_mapping_on_a_stream_consumer_is_checked_and_traced_to_its_stream(reference: dict[str, Any]) -> None:
+    # Given a mapping that reads through a fan-out consumer of the stream, with every safe setting
+    (mapping,) = stream_event_source_mappings(_fan_out_template(reference))
+    # Then it counts as a stream consumer, reads that stream, and passes
+    assert mapping.source_stream == STREAM_ARN
+    assert consumer_problems(mapping) == []
+
+
+def test_a_consumer_arn_from_outside_the_template_is_traced_to_its_stream() -> None:
+    imported = _template(EventSourceArn=f"{STREAM_ARN}/consumer/c:1700000000")
+    (mapping,) = stream_event_source_mappings(imported)
+    assert mapping.source_stream == STREAM_ARN
+
+
+@pytest.mark.parametrize(
+    ("override", "complaint"),
+    [
+        ({"BisectBatchOnFunctionError": None}, "BisectBatchOnFunctionError"),
+        ({"MaximumRecordAgeInSeconds": None}, "MaximumRecordAgeInSeconds"),
+        ({"DestinationConfig": {}}, "OnFailure"),
+    ],
+)
+def test_a_mapping_on_a_stream_consumer_still_fails_without_a_safe_setting(
+    override: dict[str, Any], complaint: str
+) -> None:
+    (mapping,) = stream_event_source_mappings(
+        _fan_out_template({"Fn::GetAtt": ["Consumer", "ConsumerARN"]}, **override)
+    )
+    problems = consumer_problems(mapping)
+    assert len(problems) == 1 and complaint in problems[0]
