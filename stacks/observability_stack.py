@@ -37,8 +37,8 @@ from stacks.constructs.search_provisioning import SearchProvisioner
 from stacks.policies import data_removal_policy
 
 # Functions that own an on-failure (dead-letter) queue named Names.dead_letter_queue(<function>):
-# the stream consumers (KinesisConsumer) and the asynchronously invoked video ingest.
-DEAD_LETTER_QUEUE_OWNERS = ("cdc_processor", "online_features", "video_ingest")
+# the stream consumers (KinesisConsumer) and the asynchronously invoked video ingest and model deployer.
+DEAD_LETTER_QUEUE_OWNERS = ("cdc_processor", "online_features", "video_ingest", "model_deployer")
 _SEARCH_ONLY_FUNCTIONS = frozenset({"dashboards_import"})
 
 

@@ -8,10 +8,14 @@
     schedule ─> Step Functions: Athena UNLOAD active users ─> batch transform ─> curated/predictions/
     captures + churn labels (CDC) ─> Glue feedback ─> curated/production_labelled/, CloudWatch pr_auc,
                                                       training pipeline when quality is too low
+    endpoint IN_SERVICE | daily ─> Step Functions ─> Model Monitor schedule (hourly data quality of the
+                                   captures against the training pipeline's baseline; prod, instances only)
 
 Stateless: the lake (buckets, key, database) comes from the data lake stack by name, the feature
 groups from the feature stack by name, the model package group from the training stack by name;
-the endpoint, its models and configurations are created by the deployer, not by CloudFormation.
+the endpoint, its models and configurations are created by the deployer, not by CloudFormation, and
+so is the monitoring schedule, by a workflow once the endpoint serves (SageMaker refuses a schedule
+for an endpoint that does not exist yet).
 The only data this stack holds are Glue table definitions (over lake prefixes) and queues of failed
 events; nothing here is retained beyond them.
 """
@@ -59,7 +63,7 @@ class ServingStack(Stack):
             self, "BatchScoring", platform=config, lake=lake, model_role=self.endpoint.execution_role
         )
         self.feedback = FeedbackLoop(self, "Feedback", platform=config, lake=lake)
-        self._page_on(names.alarm_topic, [*self.endpoint.rollback_alarms, self.batch_scoring.failure_alarm])
+        self._page_on(names.alarm_topic, list(self.endpoint.rollback_alarms))
 
     def _page_on(self, topic_name: str, alarms: list[cloudwatch.Alarm]) -> None:
         """Alarms notify the platform's alarm topic, found by name (``Names.alarm_topic``)."""

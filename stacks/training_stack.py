@@ -3,6 +3,9 @@
     curated/training_set/ ─> Preprocess (time split, feature transform) ─> Train (XGBoost)
         ─> Evaluate (evaluation.json) ─> QualityGate (PR-AUC >= floor and >= approved model)
         ─> RegisterModel (model package group, PendingManualApproval)   | else QualityGateFailed
+        ─> (Model Monitor on) MonitoringBaselineDataset ─> DataQualityBaseline
+               (statistics.json + constraints.json under serving/monitoring/baseline/, read by the
+                endpoint's monitoring schedule)
 
 Nothing schedules the pipeline here: the feature stack's orchestration starts it by name
 (``Names.training_pipeline``) right after it rebuilt the training set. Approving a model package

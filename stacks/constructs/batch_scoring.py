@@ -16,7 +16,6 @@ re-running a day adds a second, separately addressable run instead of mixing two
 from __future__ import annotations
 
 from aws_cdk import CfnResource, Duration, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -107,17 +106,7 @@ class BatchScoring(Construct):
         self._grant(lake.key)
         self._depend_on_policy_only()
         self.schedule = self._schedule()
-        self.failure_alarm = cloudwatch.Alarm(
-            self,
-            "RunsFailed",
-            alarm_name=f"{names.batch_scoring_state_machine} runs failed",
-            alarm_description="A batch scoring run failed, timed out or was aborted: the day has no predictions.",
-            metric=self.state_machine.metric_failed(period=Duration.hours(1), statistic="Sum"),
-            threshold=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluation_periods=1,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
+        # Failed and timed-out runs page through the observability stack (PlatformAlarms), by name.
         self._acknowledge()
 
     # -- table ------------------------------------------------------------------------------------

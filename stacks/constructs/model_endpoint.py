@@ -13,27 +13,27 @@ changes with every approval, and SageMaker's blue/green deployment, not a stack 
 carry it from one model to the next. The deployer's calls are idempotent (``lambdas/model_deployer``).
 
 The construct also owns the role SageMaker runs the model with (endpoint, data capture, batch
-transform), the rollback alarms (instance endpoints), and, when enabled, the Model Monitor data
-quality schedule.
+transform), the rollback alarms (instance endpoints), and, when enabled, Model Monitor's data
+quality monitoring (``data_quality_monitor.py``: set up at run time, since it needs the endpoint).
 """
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, CfnMapping, Duration, Stack
+from aws_cdk import ArnFormat, Duration, Stack
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_destinations as destinations
-from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from lambdas.model_deployer.settings import environment as deployer_environment
 from platform_core.config import PlatformConfig
-from platform_core.names import DATA_CAPTURE_PREFIX, MONITORING_PREFIX, SERVING_MODELS_PREFIX, Names
+from platform_core.names import DATA_CAPTURE_PREFIX, SERVING_MODELS_PREFIX, Names
 from platform_core.schemas.serving import PREDICTIONS_PREFIX
 from stacks.constructs.access import allow, allow_bucket_listing, allow_key, allow_objects, flatten_reference
+from stacks.constructs.data_quality_monitor import DataQualityMonitor
 from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.lake_refs import LakeRefs
 from stacks.constructs.nag import acknowledge
@@ -43,19 +43,6 @@ from stacks.policies import data_removal_policy
 FUNCTION = "model_deployer"
 _COLON_RESOURCE_NAME = ArnFormat.COLON_RESOURCE_NAME
 BATCH_INPUT = "serving/batch-input/"
-# Model Monitor's analyzer image is published per region by AWS; the account ids are AWS's.
-MODEL_MONITOR_ACCOUNTS = {
-    "us-east-1": "156813124566",
-    "us-east-2": "777275614652",
-    "us-west-1": "890145073186",
-    "us-west-2": "159807026194",
-    "eu-west-1": "468650794304",
-    "eu-west-2": "749857270468",
-    "eu-central-1": "048819808253",
-    "ap-northeast-1": "574779866223",
-    "ap-southeast-1": "245545462676",
-    "ap-southeast-2": "563025443158",
-}
 
 
 class ModelEndpoint(Construct):
@@ -75,9 +62,16 @@ class ModelEndpoint(Construct):
         self.rollback_alarms = [] if serving.serverless else self._rollback_alarms(platform)
         self.deployer = self._deployer(platform, lake)
         self.rules = self._triggers(platform)
-        self.monitoring: sagemaker.CfnMonitoringSchedule | None = None
+        self.monitoring: DataQualityMonitor | None = None
         if serving.model_monitor_enabled:
-            self.monitoring = self._data_quality_monitoring(platform, lake)
+            self.monitoring = DataQualityMonitor(
+                self,
+                "DataQualityMonitor",
+                platform=platform,
+                lake=lake,
+                endpoint_name=self.endpoint_name,
+                endpoint_arn=self.endpoint_arn,
+            )
 
     # -- the role SageMaker runs the model with ----------------------------------------------------
     def _execution_role(self, lake: LakeRefs) -> iam.Role:
@@ -429,123 +423,6 @@ class ModelEndpoint(Construct):
             targets=[target],
         )
         return [approvals, endpoint_changes, reconcile]
-
-    # -- Model Monitor (optional) ---------------------------------------------------------------------
-    def _data_quality_monitoring(self, platform: PlatformConfig, lake: LakeRefs) -> sagemaker.CfnMonitoringSchedule:
-        """Hourly data-quality monitoring of the captured requests against the training baseline.
-
-        Needs the endpoint to exist (deploy an approved model first, then enable) and the baseline
-        ``statistics.json`` / ``constraints.json`` under ``serving/monitoring/baseline/`` of the
-        artifacts bucket (docs/serving.md). The analyzer image is AWS's, per region.
-        """
-        stack = Stack.of(self)
-        serving = platform.serving
-        artifacts = f"s3://{lake.artifacts_bucket.bucket_name}/{MONITORING_PREFIX}"
-        role = iam.Role(
-            self,
-            "MonitoringRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
-            description="Model Monitor data quality jobs of the inference endpoint",
-        )
-        allow_objects(
-            role,
-            lake.raw_bucket,
-            prefixes=[f"{DATA_CAPTURE_PREFIX}{self.endpoint_name}/"],
-            actions=["s3:GetObject"],
-            reason="Model Monitor reads the endpoint's capture files of each hour.",
-        )
-        allow_objects(
-            role,
-            lake.artifacts_bucket,
-            prefixes=[MONITORING_PREFIX],
-            actions=["s3:GetObject", "s3:PutObject"],
-            reason="The baseline is read and the reports written under the monitoring prefix.",
-        )
-        allow_bucket_listing(role, lake.raw_bucket)
-        allow_bucket_listing(role, lake.artifacts_bucket)
-        allow_key(role, lake.key, encrypt=True, decrypt=True)
-        allow(role, ["sagemaker:DescribeEndpoint"], [self.endpoint_arn])
-        allow(role, ["ecr:GetAuthorizationToken"], ["*"])
-        acknowledge(
-            role,
-            {
-                "AwsSolutions-IAM5[Resource::*]": "ecr:GetAuthorizationToken supports no resource-level permissions.",
-                "NIST.800.53.R5-IAMNoInlinePolicy": "Explicit statements for this one monitoring role.",
-            },
-        )
-        mapping = {region: {"account": account} for region, account in MODEL_MONITOR_ACCOUNTS.items()}
-        image_account = _region_mapping(self, "ModelMonitorImageAccounts", mapping).find_in_map(stack.region, "account")
-        job_definition_name = f"{self._names.data_quality_monitoring_schedule}-job"
-        definition = sagemaker.CfnDataQualityJobDefinition(
-            self,
-            "DataQualityJobDefinition",
-            job_definition_name=job_definition_name,
-            role_arn=role.role_arn,
-            data_quality_app_specification=sagemaker.CfnDataQualityJobDefinition.DataQualityAppSpecificationProperty(
-                image_uri=f"{image_account}.dkr.ecr.{stack.region}.{stack.url_suffix}/sagemaker-model-monitor-analyzer"
-            ),
-            data_quality_baseline_config=sagemaker.CfnDataQualityJobDefinition.DataQualityBaselineConfigProperty(
-                constraints_resource=sagemaker.CfnDataQualityJobDefinition.ConstraintsResourceProperty(
-                    s3_uri=f"{artifacts}baseline/constraints.json"
-                ),
-                statistics_resource=sagemaker.CfnDataQualityJobDefinition.StatisticsResourceProperty(
-                    s3_uri=f"{artifacts}baseline/statistics.json"
-                ),
-            ),
-            data_quality_job_input=sagemaker.CfnDataQualityJobDefinition.DataQualityJobInputProperty(
-                endpoint_input=sagemaker.CfnDataQualityJobDefinition.EndpointInputProperty(
-                    endpoint_name=self.endpoint_name,
-                    local_path="/opt/ml/processing/input/endpoint",
-                    s3_data_distribution_type="FullyReplicated",
-                    s3_input_mode="File",
-                )
-            ),
-            data_quality_job_output_config=sagemaker.CfnDataQualityJobDefinition.MonitoringOutputConfigProperty(
-                kms_key_id=lake.key.key_arn,
-                monitoring_outputs=[
-                    sagemaker.CfnDataQualityJobDefinition.MonitoringOutputProperty(
-                        s3_output=sagemaker.CfnDataQualityJobDefinition.S3OutputProperty(
-                            local_path="/opt/ml/processing/output",
-                            s3_uri=f"{artifacts}reports",
-                            s3_upload_mode="EndOfJob",
-                        )
-                    )
-                ],
-            ),
-            job_resources=sagemaker.CfnDataQualityJobDefinition.MonitoringResourcesProperty(
-                cluster_config=sagemaker.CfnDataQualityJobDefinition.ClusterConfigProperty(
-                    instance_count=1,
-                    instance_type=serving.monitor_instance_type,
-                    volume_size_in_gb=20,
-                    volume_kms_key_id=lake.key.key_arn,
-                )
-            ),
-            network_config=sagemaker.CfnDataQualityJobDefinition.NetworkConfigProperty(
-                enable_inter_container_traffic_encryption=True, enable_network_isolation=True
-            ),
-            stopping_condition=sagemaker.CfnDataQualityJobDefinition.StoppingConditionProperty(
-                max_runtime_in_seconds=3600
-            ),
-        )
-        schedule = sagemaker.CfnMonitoringSchedule(
-            self,
-            "DataQualitySchedule",
-            monitoring_schedule_name=self._names.data_quality_monitoring_schedule,
-            endpoint_name=self.endpoint_name,
-            monitoring_schedule_config=sagemaker.CfnMonitoringSchedule.MonitoringScheduleConfigProperty(
-                monitoring_job_definition_name=job_definition_name,
-                monitoring_type="DataQuality",
-                schedule_config=sagemaker.CfnMonitoringSchedule.ScheduleConfigProperty(
-                    schedule_expression=serving.monitor_schedule_expression
-                ),
-            ),
-        )
-        schedule.add_dependency(definition)
-        return schedule
-
-
-def _region_mapping(scope: Construct, construct_id: str, mapping: dict[str, dict[str, str]]) -> CfnMapping:
-    return CfnMapping(scope, construct_id, mapping=mapping)
 
 
 def _wildcard(scope: Construct, arn: str, reason: str) -> dict[str, str]:

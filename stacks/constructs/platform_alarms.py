@@ -7,12 +7,18 @@ on a resource that does not exist yet simply has no data (treated as not breachi
 
 Metric alarms notify the topic on ALARM and on OK; failures that exist only as events (Glue job
 runs, SageMaker pipeline executions) are routed to the same topic by EventBridge rules.
+
+Serving is watched end to end: the endpoint (server errors, p99 model latency, measured model
+quality), the inference API in front of it (API Gateway server errors and p99 latency), the two
+serving functions (errors, throttles, and an invocation close to its timeout), the deployer's
+on-failure queue, the batch scoring and Model Monitor set-up workflows, and, with Model Monitor on,
+the per-feature drift its hourly runs measure against the training baseline.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from aws_cdk import Arn, ArnFormat, Aws, Duration, Fn, RemovalPolicy, Stack, Token
@@ -23,8 +29,10 @@ from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from platform_core.config import ObservabilityConfig, PlatformConfig
+from platform_core.config import FunctionConfig, ObservabilityConfig, PlatformConfig
 from platform_core.names import MODEL_QUALITY_METRIC, MODEL_QUALITY_NAMESPACE, Names
+from platform_core.schemas.features import FEATURE_GROUPS
+from stacks.constructs.data_quality_monitor import DATA_METRICS_NAMESPACE, setup_state_machine_name
 from stacks.constructs.failure_queue import failure_queue
 
 GT = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -32,6 +40,9 @@ GE = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 LT = cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
+ONE_HOUR = Duration.hours(1)
+# A metric math alarm reads at most 10 queries: the metrics and the expression over them.
+MAX_METRICS_PER_EXPRESSION = 9
 
 
 @dataclass(frozen=True)
@@ -50,6 +61,12 @@ class WatchedResources:
     endpoint_variant: str = "AllTraffic"
     search_domain: str | None = None
     search_volume_gb: int = 10  # per data node, for the free-storage alarm
+    # Functions (physical names, as in ``functions``) whose duration is alarmed against their timeout.
+    function_timeouts: Mapping[str, int] = field(default_factory=dict)
+    api: str | None = None  # API Gateway REST API name (the ApiName dimension)
+    # Model Monitor: the schedule's name and the features whose drift it measures.
+    monitoring_schedule: str | None = None
+    monitored_features: Sequence[str] = ()
 
     @classmethod
     def of_platform(
@@ -60,14 +77,22 @@ class WatchedResources:
         dead_letter_queue_owners: Sequence[str],
         extra_functions: Sequence[str] = (),
         extra_queues: Sequence[str] = (),
+        function_settings: Mapping[str, FunctionConfig] | None = None,
     ) -> WatchedResources:
         """Everything the platform runs, named from the configuration.
 
         ``functions``: the ``lambdas/<name>`` folders (named ``Names.function``);
-        ``dead_letter_queue_owners``: those that own an on-failure queue (``Names.dead_letter_queue``).
+        ``dead_letter_queue_owners``: those that own an on-failure queue (``Names.dead_letter_queue``);
+        ``function_settings``: the settings of those whose duration is watched against their timeout
+        (by default the serving functions, whose every call is bounded).
         """
         names = Names(config)
         observability = config.observability
+        serving = config.serving
+        if function_settings is None:
+            function_settings = serving_function_settings(config)
+        monitoring = serving.model_monitor_enabled
+        setup_machines = (setup_state_machine_name(names),) if monitoring else ()
         return cls(
             streams=(names.clickstream_stream, names.cdc_stream),
             lake_deliveries=(names.clickstream_firehose,),
@@ -75,13 +100,30 @@ class WatchedResources:
             functions=(*(names.function(f) for f in functions), *extra_functions),
             queues=(*(names.dead_letter_queue(f) for f in dead_letter_queue_owners), *extra_queues),
             glue_job_prefix=names.glue_job_prefix,
-            state_machines=(names.orchestration_state_machine,),
+            state_machines=(names.orchestration_state_machine, names.batch_scoring_state_machine, *setup_machines),
             pipelines=(names.training_pipeline,),
             endpoint=names.inference_endpoint,
             endpoint_variant=names.inference_variant,
             search_domain=names.search_domain if observability.opensearch_enabled else None,
             search_volume_gb=observability.opensearch_volume_gb,
+            function_timeouts={
+                names.function(function): settings.timeout_seconds for function, settings in function_settings.items()
+            },
+            api=names.inference_api,
+            monitoring_schedule=names.data_quality_monitoring_schedule if monitoring else None,
+            monitored_features=monitored_features() if monitoring else (),
         )
+
+
+def serving_function_settings(config: PlatformConfig) -> dict[str, FunctionConfig]:
+    """The serving functions (``lambdas/<name>``) and their settings."""
+    return {"model_deployer": config.serving.deployer, "inference_api": config.serving.api_function}
+
+
+def monitored_features() -> tuple[str, ...]:
+    """What Model Monitor measures drift on: every feature the endpoint receives (``user_id``, an
+    identifier whose every value is new, is in the requests but its drift says nothing)."""
+    return tuple(name for group in FEATURE_GROUPS for name in group.value_names)
 
 
 @dataclass
@@ -122,10 +164,12 @@ class PlatformAlarms(Construct):
         self.rules: list[events.Rule] = []
         self._streams(resources.streams)
         self._deliveries(resources.lake_deliveries, resources.search_deliveries)
-        self._functions(resources.functions)
+        self._functions(resources.functions, resources.function_timeouts)
         self._queues(resources.queues)
         self._orchestration(resources)
         self._serving(resources)
+        self._inference_api(resources.api)
+        self._monitoring(resources)
         if resources.search_domain is not None:
             self._search_domain(resources.search_domain, resources.search_volume_gb)
         if self.rules:
@@ -229,7 +273,7 @@ class PlatformAlarms(Construct):
             why="transform invocations fail (Firehose retries, then sends whole batches to the error output)",
         )
 
-    def _functions(self, functions: Sequence[str]) -> None:
+    def _functions(self, functions: Sequence[str], timeouts: Mapping[str, int]) -> None:
         for index, function in enumerate(functions, start=1):
             label = function if not Token.is_unresolved(function) else f"function {index}"
             dims = {"FunctionName": function_name(function)}
@@ -253,6 +297,24 @@ class PlatformAlarms(Construct):
                 periods=1,
                 why="invocations were throttled (account or reserved concurrency exhausted)",
             )
+            if function in timeouts:
+                self._duration_alarm(label, dims, timeouts[function])
+
+    def _duration_alarm(self, label: str, dims: dict[str, str], timeout_seconds: int) -> None:
+        fraction = self._t.lambda_duration_timeout_fraction
+        self._alarm(
+            "functions",
+            "Lambda functions",
+            f"{label} duration near timeout",
+            _metric("AWS/Lambda", "Duration", dims, "Maximum", FIVE_MINUTES),  # milliseconds
+            threshold=round(timeout_seconds * 1000 * fraction),
+            operator=GT,
+            periods=1,
+            why=(
+                f"an invocation took more than {fraction:.0%} of the {timeout_seconds} s timeout "
+                "(a call it makes is not bounded as it should be, or a dependency is slow)"
+            ),
+        )
 
     def _queues(self, queues: Sequence[str]) -> None:
         for queue in queues:
@@ -331,13 +393,13 @@ class PlatformAlarms(Construct):
         self._alarm(
             "serving",
             "Model serving",
-            f"{endpoint} p95 model latency",
+            f"{endpoint} p99 model latency",
             # ModelLatency is in microseconds.
-            _metric("AWS/SageMaker", "ModelLatency", dims, "p95", FIVE_MINUTES),
+            _metric("AWS/SageMaker", "ModelLatency", dims, "p99", FIVE_MINUTES),
             threshold=self._t.endpoint_latency_ms * 1000,
             operator=GT,
             periods=2,
-            why="the model is slower than the latency budget",
+            why="the slowest 1% of predictions exceed the latency budget for ten minutes",
         )
         self._alarm(
             "serving",
@@ -351,6 +413,70 @@ class PlatformAlarms(Construct):
             periods=1,
             why="the model's measured PR AUC on labelled traffic fell below the floor (retrain or roll back)",
         )
+
+    def _inference_api(self, api: str | None) -> None:
+        if api is None:
+            return
+        dims = {"ApiName": api}
+        self._alarm(
+            "serving",
+            "Model serving",
+            f"{api} 5xx errors",
+            _metric("AWS/ApiGateway", "5XXError", dims, "Sum", FIVE_MINUTES),
+            threshold=self._t.inference_api_5xx_threshold,
+            operator=GE,
+            periods=1,
+            why="the inference API fails (its function errs or times out; an endpoint outage is a fallback, not a 5xx)",
+        )
+        self._alarm(
+            "serving",
+            "Model serving",
+            f"{api} p99 latency",
+            _metric("AWS/ApiGateway", "Latency", dims, "p99", FIVE_MINUTES),  # milliseconds
+            threshold=self._t.inference_api_latency_p99_ms,
+            operator=GT,
+            periods=2,
+            why="the slowest 1% of scoring requests exceed the API's budget for ten minutes",
+        )
+
+    def _monitoring(self, resources: WatchedResources) -> None:
+        """Model Monitor's per-feature drift, a few features per alarm (one metric math alarm reads at
+        most ten queries): any feature of the group drifting for the configured hours alarms."""
+        schedule, endpoint = resources.monitoring_schedule, resources.endpoint
+        if schedule is None or endpoint is None:
+            return
+        features = list(resources.monitored_features)
+        groups = [
+            features[start : start + MAX_METRICS_PER_EXPRESSION]
+            for start in range(0, len(features), MAX_METRICS_PER_EXPRESSION)
+        ]
+        dims = {"Endpoint": endpoint, "MonitoringSchedule": schedule}
+        threshold, periods = self._t.feature_drift_max, self._t.feature_drift_periods
+        for number, group in enumerate(groups, start=1):
+            drift = cloudwatch.MathExpression(
+                expression="MAX(METRICS())",
+                using_metrics={
+                    f"f{index}": _metric(
+                        DATA_METRICS_NAMESPACE, f"feature_baseline_drift_{name}", dims, "Maximum", ONE_HOUR
+                    )
+                    for index, name in enumerate(group)
+                },
+                label=f"largest drift of {group[0]} .. {group[-1]}",
+                period=ONE_HOUR,
+            )
+            self._alarm(
+                "monitoring",
+                "Model Monitor (data quality)",
+                f"{endpoint} feature drift {number} of {len(groups)}",
+                drift,
+                threshold=threshold,
+                operator=GT,
+                periods=periods,
+                why=(
+                    f"for {periods} hourly runs the served requests drifted from the training baseline on one "
+                    f"of {', '.join(group)} (see the run's report under serving/monitoring/reports/)"
+                ),
+            )
 
     def _search_domain(self, domain: str, volume_gb: int) -> None:
         dims = {"DomainName": domain, "ClientId": Aws.ACCOUNT_ID}
@@ -416,7 +542,7 @@ class PlatformAlarms(Construct):
         area: str,
         area_title: str,
         subject: str,
-        metric: cloudwatch.Metric,
+        metric: cloudwatch.IMetric,
         *,
         threshold: float,
         operator: cloudwatch.ComparisonOperator,

@@ -45,20 +45,21 @@ class PlatformDashboard(Construct):
 
 
 def _graphs(alarms: list[cloudwatch.Alarm]) -> list[cloudwatch.IWidget]:
-    """One graph per metric name (e.g. Lambda Errors of every function), threshold as a line."""
-    by_metric: dict[str, list[cloudwatch.Alarm]] = defaultdict(list)
+    """One graph per metric name and threshold (e.g. Lambda Errors of every function; the Duration
+    of each function with its own timeout), the threshold drawn as a line. A metric math alarm (the
+    drift of a group of features) gets its own graph."""
+    by_metric: dict[tuple[str, float], list[cloudwatch.Alarm]] = defaultdict(list)
     for alarm in alarms:
         metric = alarm.metric
-        key = metric.metric_name if isinstance(metric, cloudwatch.Metric) else alarm.node.id
-        by_metric[key].append(alarm)
+        title = metric.metric_name if isinstance(metric, cloudwatch.Metric) else alarm.node.id
+        by_metric[(title, _threshold(alarm))].append(alarm)
     widgets: list[cloudwatch.IWidget] = []
-    for metric_name, group in by_metric.items():
+    for (title, threshold), group in by_metric.items():
         widgets.append(
             cloudwatch.GraphWidget(
-                title=metric_name,
+                title=title,
                 left=[alarm.metric for alarm in group],
-                # Alarms on one metric share their threshold (they come from the same setting).
-                left_annotations=[cloudwatch.HorizontalAnnotation(value=_threshold(group[0]), label="threshold")],
+                left_annotations=[cloudwatch.HorizontalAnnotation(value=threshold, label="threshold")],
                 width=_GRAPH_WIDTH,
                 height=_HEIGHT,
             )

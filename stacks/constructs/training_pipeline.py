@@ -8,6 +8,10 @@ format, and the processing steps untar it themselves. One role serves the pipeli
 jobs and the model package) and the jobs (they read and write the lake and pull the image); every
 statement names its resources, and each remaining wildcard (job names, object keys) is
 acknowledged next to it.
+
+With Model Monitor on (``ServingConfig.model_monitor_enabled``) the pipeline also writes the
+data-quality baseline the endpoint's monitoring schedule reads: the role may then pull AWS's
+analyzer image and write exactly the two baseline objects.
 """
 
 from __future__ import annotations
@@ -32,11 +36,16 @@ from constructs import Construct
 
 from pipelines.definition import (
     ARTIFACTS_PREFIX,
+    BASELINE_CONSTRAINTS,
+    BASELINE_STATISTICS,
+    MODEL_MONITOR_REPOSITORY,
+    MONITORING_BASELINE_PREFIX,
     REPOSITORY,
     SERVING_ENTRY_POINT,
     SERVING_ENTRY_SOURCE,
     build_definition,
     image_uri,
+    model_monitor_image_uri,
 )
 from platform_core.config import PlatformConfig
 from platform_core.schemas.features import TRAINING_SET_PREFIX
@@ -143,6 +152,7 @@ class TrainingPipeline(Construct):
             )
         settings = platform.training
         self.pipeline_name = pipeline_name
+        self.monitoring_baseline = platform.serving.model_monitor_enabled
         self.image_uri = image_uri(stack.region, settings.xgboost_framework_version)
 
         self.code = s3_assets.Asset(self, "Code", path=str(staged_bundle()))
@@ -165,6 +175,8 @@ class TrainingPipeline(Construct):
         self._grant_data(key=key, curated_bucket=curated_bucket, artifacts_bucket=artifacts_bucket)
         self._grant_runtime()
         self._grant_sagemaker(model_package_group)
+        if self.monitoring_baseline:
+            self._grant_monitoring_baseline(artifacts_bucket)
         acknowledge(
             self.role,
             {
@@ -217,6 +229,7 @@ class TrainingPipeline(Construct):
             pipeline_name=self.pipeline_name,
             model_package_group=model_package_group,
             label_horizon_days=platform.cdc.churn_window_days,
+            monitoring_baseline=self.monitoring_baseline,
         )
         substitutions = {
             # The code placeholder first: it is a whole URI, and no other placeholder is inside it.
@@ -301,6 +314,25 @@ class TrainingPipeline(Construct):
                     for arn in log_groups
                 ),
             ]
+        )
+
+    def _grant_monitoring_baseline(self, artifacts_bucket: s3.IBucket) -> None:
+        """The analyzer image (AWS's account of the region) and the two baseline files, nothing else:
+        the baseline dataset is written under training/ like every other step's output."""
+        stack = Stack.of(self)
+        image_account = model_monitor_image_uri(stack.region).split(".", 1)[0]
+        allow(
+            self.role,
+            ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+            [f"arn:{stack.partition}:ecr:{stack.region}:{image_account}:repository/{MODEL_MONITOR_REPOSITORY}"],
+        )
+        allow(
+            self.role,
+            ["s3:PutObject"],
+            [
+                artifacts_bucket.arn_for_objects(f"{MONITORING_BASELINE_PREFIX}{name}")
+                for name in (BASELINE_STATISTICS, BASELINE_CONSTRAINTS)
+            ],
         )
 
     def _grant_sagemaker(self, model_package_group: str) -> None:

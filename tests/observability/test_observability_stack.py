@@ -18,6 +18,8 @@ from observability.index_template import clickstream_index_template
 from observability.saved_objects import load_saved_objects
 from platform_core.config import load_config
 from platform_core.names import MODEL_QUALITY_METRIC, MODEL_QUALITY_NAMESPACE
+from platform_core.schemas.features import FEATURE_GROUPS
+from stacks.constructs.data_quality_monitor import DATA_METRICS_NAMESPACE
 from stacks.observability_stack import ObservabilityStack, platform_functions
 from tests.infra.harness import build_stack, cfn_lint_findings, nag_findings
 
@@ -389,6 +391,7 @@ def test_every_platform_function_has_error_and_throttle_alarms(dev):
         "mlp-dev-cdc-processor-dlq",
         "mlp-dev-online-features-dlq",
         "mlp-dev-video-ingest-dlq",
+        "mlp-dev-model-deployer-dlq",
         "mlp-dev-online-features-rejects",
     ],
 )
@@ -418,11 +421,12 @@ def test_endpoint_alarms_on_5xx_latency_and_model_quality(dev):
         settings.endpoint_5xx_threshold,
         dims,
     )
-    latency = _alarm(dev, "mlp-dev-inference p95 model latency")
-    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"]) == (
+    latency = _alarm(dev, "mlp-dev-inference p99 model latency")
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Threshold"], latency["Dimensions"]) == (
         "ModelLatency",
-        "p95",
+        "p99",
         settings.endpoint_latency_ms * 1000,  # ModelLatency is in microseconds
+        dims,
     )
     quality = _alarm(dev, "mlp-dev-inference model quality (PR AUC)")
     assert (quality["Namespace"], quality["MetricName"], quality["ComparisonOperator"], quality["Threshold"]) == (
@@ -431,6 +435,112 @@ def test_endpoint_alarms_on_5xx_latency_and_model_quality(dev):
         "LessThanThreshold",
         settings.model_pr_auc_min,
     )
+
+
+@pytest.mark.parametrize(
+    ("function", "timeout_seconds"),
+    [("mlp-dev-model-deployer", 120), ("mlp-dev-inference-api", 10)],
+)
+def test_serving_functions_alarm_on_errors_throttles_and_a_duration_near_their_timeout(dev, function, timeout_seconds):
+    serving, settings = load_config("dev").serving, load_config("dev").observability
+    assert {serving.deployer.timeout_seconds, serving.api_function.timeout_seconds} == {120, 10}
+    dims = [{"Name": "FunctionName", "Value": function}]
+    # Then errors and throttles are alarmed like every function's
+    assert _alarm(dev, f"{function} errors")["Dimensions"] == dims
+    assert _alarm(dev, f"{function} throttles")["Dimensions"] == dims
+    # And the slowest invocation of five minutes alarms past the configured share of the timeout (ms)
+    duration = _alarm(dev, f"{function} duration near timeout")
+    assert (duration["Namespace"], duration["MetricName"], duration["Statistic"], duration["Dimensions"]) == (
+        "AWS/Lambda",
+        "Duration",
+        "Maximum",
+        dims,
+    )
+    assert duration["ComparisonOperator"] == "GreaterThanThreshold"
+    assert duration["Threshold"] == timeout_seconds * 1000 * settings.lambda_duration_timeout_fraction
+
+
+def test_only_functions_with_bounded_calls_get_a_duration_alarm(dev):
+    durations = dev.find_resources("AWS::CloudWatch::Alarm", {"Properties": {"MetricName": "Duration"}})
+    assert sorted(a["Properties"]["Dimensions"][0]["Value"] for a in durations.values()) == [
+        "mlp-dev-inference-api",
+        "mlp-dev-model-deployer",
+    ]
+
+
+def test_inference_api_alarms_on_5xx_and_p99_latency_by_api_name(dev):
+    settings = load_config("dev").observability
+    dims = [{"Name": "ApiName", "Value": "mlp-dev-inference-api"}]
+    errors = _alarm(dev, "mlp-dev-inference-api 5xx errors")
+    assert (errors["Namespace"], errors["MetricName"], errors["Statistic"], errors["Dimensions"]) == (
+        "AWS/ApiGateway",
+        "5XXError",
+        "Sum",
+        dims,
+    )
+    assert (errors["ComparisonOperator"], errors["Threshold"]) == (
+        "GreaterThanOrEqualToThreshold",
+        settings.inference_api_5xx_threshold,
+    )
+    latency = _alarm(dev, "mlp-dev-inference-api p99 latency")
+    assert (latency["MetricName"], latency["ExtendedStatistic"], latency["Dimensions"]) == ("Latency", "p99", dims)
+    assert (latency["Threshold"], latency["EvaluationPeriods"]) == (settings.inference_api_latency_p99_ms, 2)
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_batch_scoring_failures_and_timeouts_alarm_by_arn(templates, env):
+    arn = f"arn:aws:states:eu-west-1:123456789012:stateMachine:mlp-{env}-batch-scoring"
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut"):
+        alarm = _alarm(templates[env], f"mlp-{env}-batch-scoring {metric}")
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", metric)
+        assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": arn}]
+
+
+def test_prod_watches_the_model_monitor_set_up_workflow(prod, dev):
+    arn = "arn:aws:states:eu-west-1:123456789012:stateMachine:mlp-prod-inference-data-quality-setup"
+    failed = _alarm(prod, "mlp-prod-inference-data-quality-setup ExecutionsFailed")
+    assert failed["Dimensions"] == [{"Name": "StateMachineArn", "Value": arn}]
+    assert not dev.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": Match.string_like_regexp("data-quality-setup")}}
+    )
+
+
+def _drift_alarms(template: Template) -> list[dict[str, Any]]:
+    found = template.find_resources(
+        "AWS::CloudWatch::Alarm", {"Properties": {"AlarmName": Match.string_like_regexp("feature drift")}}
+    )
+    return [resource["Properties"] for resource in found.values()]
+
+
+def test_prod_alarms_on_every_features_drift_by_endpoint_and_schedule(prod):
+    settings = load_config("prod").observability
+    alarms = _drift_alarms(prod)
+    watched: list[str] = []
+    for alarm in alarms:
+        queries = {q["Id"]: q for q in alarm["Metrics"]}
+        # Then each alarm is the largest drift of at most nine features (ten queries with the expression)
+        (expression,) = [q for q in queries.values() if "Expression" in q]
+        assert expression["Expression"] == "MAX(METRICS())" and expression["ReturnData"] is True
+        metrics = [q["MetricStat"] for q in queries.values() if "MetricStat" in q]
+        assert 1 <= len(metrics) <= 9
+        for stat in metrics:
+            assert stat["Metric"]["Namespace"] == DATA_METRICS_NAMESPACE
+            assert stat["Metric"]["Dimensions"] == [
+                {"Name": "Endpoint", "Value": "mlp-prod-inference"},
+                {"Name": "MonitoringSchedule", "Value": "mlp-prod-inference-data-quality"},
+            ]
+            assert (stat["Period"], stat["Stat"]) == (3600, "Maximum")
+            watched.append(stat["Metric"]["MetricName"].removeprefix("feature_baseline_drift_"))
+        # And a drift above the analyzer's own threshold for the configured number of hourly runs alarms
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (settings.feature_drift_max, "GreaterThanThreshold")
+        assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == settings.feature_drift_periods
+        assert alarm["TreatMissingData"] == "notBreaching"
+    # And together they cover every feature the endpoint receives, once
+    assert sorted(watched) == sorted(name for group in FEATURE_GROUPS for name in group.value_names)
+
+
+def test_dev_has_no_drift_alarm_without_model_monitor(dev):
+    assert _drift_alarms(dev) == []
 
 
 def test_glue_and_pipeline_failures_are_routed_to_the_topic(dev):
@@ -482,6 +592,30 @@ def test_one_dashboard_shows_every_area(dev):
         "Search domain",
     ):
         assert f"{area}: alarms" in body
+    assert "Model Monitor (data quality): alarms" not in body
+
+
+def _dashboard_widgets(template: Template) -> list[dict[str, Any]]:
+    """The dashboard body's widgets, references to alarms flattened to their logical ids."""
+    body = _one(template, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"]
+    parts = body["Fn::Join"][1] if isinstance(body, dict) else [body]
+    text = "".join(
+        part if isinstance(part, str) else f"<{part.get('Ref') or '.'.join(part.get('Fn::GetAtt', []))}>"
+        for part in parts
+    )
+    return list(json.loads(text)["widgets"])
+
+
+def test_prod_dashboard_shows_serving_and_model_monitor_with_each_duration_against_its_own_timeout(prod):
+    widgets = _dashboard_widgets(prod)
+    titles = [w["properties"].get("title") for w in widgets]
+    assert "Model serving: alarms" in titles and "Model Monitor (data quality): alarms" in titles
+    # One Duration graph per timeout: each draws its own function's threshold
+    durations = [w["properties"] for w in widgets if w["properties"].get("title") == "Duration"]
+    thresholds = sorted(d["annotations"]["horizontal"][0]["value"] for d in durations)
+    assert thresholds == [8000, 96000]
+    # The API's latency and errors are graphed too
+    assert {"Latency", "5XXError", "ModelLatency"} <= set(titles)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The serving stack's template: deployer triggers and permissions, rollback alarms, the API, batch
 scoring, the feedback job and Model Monitor; and every scanner the platform runs, in dev and prod.
 
-Each template is synthesised once per module (a synth costs 10-30 s of CPU). Prod is built with
-Model Monitor enabled, a superset of prod's default resources, so its scan covers both.
+Each template is synthesised once per module (a synth costs 10-30 s of CPU). Prod has Model Monitor
+on by default, dev (serverless: nothing captured) off, so the two scans cover both.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from functools import cache
 from typing import Any
 
 import pytest
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
+from aws_cdk import aws_events as events
 from aws_cdk.assertions import Match, Template
 
 from platform_core.config import load_config
@@ -28,10 +29,6 @@ pytestmark = [pytest.mark.xdist_group("cdk"), pytest.mark.synth]
 @cache
 def serving_stack(env_name: str) -> Stack:
     def factory(app: Any, config: Any, env: Any) -> Stack:
-        if env_name == "prod":
-            config = dataclasses.replace(
-                config, serving=dataclasses.replace(config.serving, model_monitor_enabled=True)
-            )
         return ServingStack(app, "Serving", config=config, env=env)
 
     return build_stack(factory, env_name)
@@ -239,6 +236,12 @@ def test_the_feedback_job_runs_daily_with_the_quality_floor_and_its_libraries(de
     arguments = job["Properties"]["DefaultArguments"]
     assert arguments["--endpoint_name"] == "mlp-dev-inference"
     assert arguments["--pipeline_name"] == "mlp-dev-training"
+    # A retraining passes the approved model's PR-AUC as BaselinePrAuc: the job reads the registry
+    assert arguments["--model_package_group"] == "mlp-dev-churn"
+    statements = _statements(dev, job["Properties"]["Role"]["Fn::GetAtt"][0])
+    assert {"sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage"} <= _actions(statements)
+    (describe,) = [s for s in statements if s["Action"] == "sagemaker:DescribeModelPackage"]
+    assert describe["Resource"] == "arn:aws:sagemaker:eu-west-1:123456789012:model-package/mlp-dev-churn/*"
     assert arguments["--pr_auc_min"] == str(load_config("dev").observability.model_pr_auc_min)
     assert "serving/data-capture/mlp-dev-inference/" in _text(arguments["--capture_path"])
     assert _text(arguments["--extra-py-files"]).count(".zip") == 2  # glue_jobs+platform_core, evaluation
@@ -257,22 +260,187 @@ def test_the_feedback_job_runs_daily_with_the_quality_floor_and_its_libraries(de
     ]
 
 
-def test_model_monitor_schedules_data_quality_on_the_endpoint_only_when_enabled(dev: Template, prod: Template) -> None:
-    dev.resource_count_is("AWS::SageMaker::MonitoringSchedule", 0)
+# -- Model Monitor ---------------------------------------------------------------------------------
+
+
+def _cfn_text(value: Any) -> str:
+    """A Fn::Join of text and references as plain text: ``<AWS::AccountId>``, ``<Id.Arn>``, ``<Fn::FindInMap>``."""
+    if isinstance(value, str):
+        return value
+    if "Fn::Join" in value:
+        delimiter, parts = value["Fn::Join"]
+        return str(delimiter).join(_cfn_text(part) for part in parts)
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    return f"<{next(iter(value))}>"
+
+
+def _setup_machine(t: Template) -> tuple[str, dict[str, Any]]:
+    found = t.find_resources(
+        "AWS::StepFunctions::StateMachine",
+        {"Properties": {"StateMachineName": "mlp-prod-inference-data-quality-setup"}},
+    )
+    assert len(found) == 1
+    ((logical_id, resource),) = found.items()
+    definition: dict[str, Any] = json.loads(_cfn_text(resource["Properties"]["DefinitionString"]))
+    return logical_id, definition
+
+
+def test_no_monitoring_resource_needs_the_endpoint_to_exist_at_deployment(dev: Template, prod: Template) -> None:
+    # Then neither environment asks CloudFormation for a schedule or job definition (SageMaker refuses
+    # both for an endpoint that does not exist yet, which is every fresh account's case)
+    for template in (dev, prod):
+        template.resource_count_is("AWS::SageMaker::MonitoringSchedule", 0)
+        template.resource_count_is("AWS::SageMaker::DataQualityJobDefinition", 0)
+    # And dev (serverless, nothing captured) has no set-up workflow at all
+    assert not dev.find_resources(
+        "AWS::StepFunctions::StateMachine", {"Properties": {"StateMachineName": Match.string_like_regexp("quality")}}
+    )
+
+
+def test_the_set_up_workflow_creates_the_schedule_once_the_endpoint_serves_else_updates_it(prod: Template) -> None:
+    _, definition = _setup_machine(prod)
+    states = definition["States"]
+    # Then it first asks whether the endpoint is in service (a list: no error to interpret)
+    find = states[definition["StartAt"]]
+    assert find["Resource"].endswith(":states:::aws-sdk:sagemaker:listEndpoints")
+    assert find["Parameters"] == {"NameContains": "mlp-prod-inference", "StatusEquals": "InService"}
+    choice = states[find["Next"]]
+    (in_service,) = choice["Choices"]
+    assert in_service == {"Variable": "$.inService.Endpoints[0]", "IsPresent": True, "Next": "CreateSchedule"}
+    assert states[choice["Default"]]["Type"] == "Succeed"
+    # And creates the schedule, or updates it with the very same request when it exists
+    create, update = states["CreateSchedule"], states["UpdateSchedule"]
+    assert create["Resource"].endswith(":states:::aws-sdk:sagemaker:createMonitoringSchedule")
+    assert update["Resource"].endswith(":states:::aws-sdk:sagemaker:updateMonitoringSchedule")
+    assert create["Catch"] == [
+        {"ErrorEquals": ["SageMaker.ResourceInUseException"], "ResultPath": None, "Next": "UpdateSchedule"}
+    ]
+    assert create["Parameters"] == update["Parameters"]
+    assert create["Parameters"]["MonitoringScheduleName"] == "mlp-prod-inference-data-quality"
+
+
+def test_the_schedule_compares_the_endpoints_captures_hourly_with_the_pipelines_baseline(prod: Template) -> None:
+    _, definition = _setup_machine(prod)
+    config = definition["States"]["CreateSchedule"]["Parameters"]["MonitoringScheduleConfig"]
+    serving = load_config("prod").serving
+    assert config["ScheduleConfig"] == {"ScheduleExpression": serving.monitor_schedule_expression}
+    job = config["MonitoringJobDefinition"]
+    artifacts = "s3://mlp-prod-artifacts-<AWS::AccountId>-<AWS::Region>"
+    # Then the baseline is the fixed pair of files the training pipeline writes
+    assert job["BaselineConfig"] == {
+        "ConstraintsResource": {"S3Uri": f"{artifacts}/serving/monitoring/baseline/constraints.json"},
+        "StatisticsResource": {"S3Uri": f"{artifacts}/serving/monitoring/baseline/statistics.json"},
+    }
+    # And the input is the endpoint's captured data, the analyzer AWS's image of the region
+    (endpoint_input,) = job["MonitoringInputs"]
+    assert endpoint_input["EndpointInput"]["EndpointName"] == "mlp-prod-inference"
+    assert job["MonitoringAppSpecification"]["ImageUri"] == (
+        "<Fn::FindInMap>.dkr.ecr.eu-west-1.<AWS::URLSuffix>/sagemaker-model-monitor-analyzer"
+    )
+    assert job["Environment"]["publish_cloudwatch_metrics"] == "Enabled"
+    # And reports go to the monitoring prefix, encrypted like the volumes with the lake key
+    (output,) = job["MonitoringOutputConfig"]["MonitoringOutputs"]
+    assert output["S3Output"]["S3Uri"] == f"{artifacts}/serving/monitoring/reports"
+    key = job["MonitoringOutputConfig"]["KmsKeyId"]
+    assert key.startswith("<SsmParameterValuemlpprodlakekeyarn")
+    cluster = job["MonitoringResources"]["ClusterConfig"]
+    assert cluster == {
+        "InstanceCount": 1,
+        "InstanceType": serving.monitor_instance_type,
+        "VolumeSizeInGB": serving.monitor_volume_gb,
+        "VolumeKmsKeyId": key,
+    }
+    assert job["NetworkConfig"] == {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True}
+    assert job["StoppingCondition"] == {"MaxRuntimeInSeconds": 3600}
+
+
+def test_the_schedules_baseline_is_exactly_what_the_training_pipeline_writes(prod: Template) -> None:
+    from tests.training_stack.conftest import deployed_definition, steps, training_template
+
+    # Given the prod training pipeline, as CloudFormation will deploy it
+    baseline_step = steps(deployed_definition(training_template("prod")))["DataQualityBaseline"]
+    (output,) = baseline_step["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    written = output["S3Output"]["S3Uri"]
+    # When the serving stack's schedule reads its baseline
+    _, definition = _setup_machine(prod)
+    baseline = definition["States"]["CreateSchedule"]["Parameters"]["MonitoringScheduleConfig"][
+        "MonitoringJobDefinition"
+    ]["BaselineConfig"]
+    # Then it reads the two files the analyzer writes into the step's output, in the same bucket
+    assert baseline["StatisticsResource"]["S3Uri"] == f"{written}/statistics.json"
+    assert baseline["ConstraintsResource"]["S3Uri"] == f"{written}/constraints.json"
+
+
+def test_the_workflow_starts_when_the_endpoint_enters_service_and_daily(prod: Template) -> None:
+    machine_id, _ = _setup_machine(prod)
+    target = Match.object_like({"Arn": {"Ref": machine_id}, "DeadLetterConfig": Match.any_value()})
     prod.has_resource_properties(
-        "AWS::SageMaker::MonitoringSchedule",
+        "AWS::Events::Rule",
         {
-            "EndpointName": "mlp-prod-inference",
-            "MonitoringScheduleConfig": Match.object_like({"MonitoringType": "DataQuality"}),
+            "EventPattern": {
+                "source": ["aws.sagemaker"],
+                "detail-type": ["SageMaker Endpoint State Change"],
+                "detail": {"EndpointName": ["mlp-prod-inference"], "EndpointStatus": ["IN_SERVICE"]},
+            },
+            "Targets": [target],
         },
     )
-    prod.has_resource_properties(
-        "AWS::SageMaker::DataQualityJobDefinition",
-        {
-            "DataQualityJobInput": {"EndpointInput": Match.object_like({"EndpointName": "mlp-prod-inference"})},
-            "NetworkConfig": {"EnableInterContainerTrafficEncryption": True, "EnableNetworkIsolation": True},
-        },
+    hours = load_config("prod").serving.monitor_setup_rate_hours
+    every = events.Schedule.rate(Duration.hours(hours)).expression_string  # CDK writes 24 hours as 1 day
+    prod.has_resource_properties("AWS::Events::Rule", {"ScheduleExpression": every, "Targets": [target]})
+
+
+def test_the_workflow_may_touch_only_the_schedule_and_pass_only_the_monitoring_role(prod: Template) -> None:
+    machine_id, _ = _setup_machine(prod)
+    role_id = prod.find_resources("AWS::StepFunctions::StateMachine")[machine_id]["Properties"]["RoleArn"][
+        "Fn::GetAtt"
+    ][0]
+    statements = _statements(prod, role_id)
+    schedule = "arn:aws:sagemaker:eu-west-1:123456789012:monitoring-schedule/mlp-prod-inference-data-quality"
+    calls = {
+        action: _cfn_text(s["Resource"])
+        for s in statements
+        for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        if action.startswith("sagemaker:")
+    }
+    assert calls == {
+        "sagemaker:ListEndpoints": "*",
+        "sagemaker:CreateMonitoringSchedule": schedule,
+        "sagemaker:UpdateMonitoringSchedule": schedule,
+    }
+    (pass_role,) = [s for s in statements if s["Action"] == "iam:PassRole"]
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    monitoring_role = _cfn_text(pass_role["Resource"])
+    assert monitoring_role.startswith("<EndpointDataQualityMonitorMonitoringRole") and monitoring_role.endswith(".Arn>")
+
+
+def test_the_monitoring_jobs_read_the_captures_and_exactly_the_two_baseline_files(prod: Template) -> None:
+    roles = prod.find_resources(
+        "AWS::IAM::Role", {"Properties": {"Description": Match.string_like_regexp("Model Monitor")}}
     )
+    (role_id,) = roles
+    reads = {
+        _cfn_text(resource)
+        for s in _statements(prod, role_id)
+        if "s3:GetObject" in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        for resource in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    }
+    artifacts = "arn:aws:s3:::mlp-prod-artifacts-<AWS::AccountId>-<AWS::Region>"
+    raw = "arn:aws:s3:::mlp-prod-raw-<AWS::AccountId>-<AWS::Region>"
+    assert reads == {
+        f"{raw}/serving/data-capture/mlp-prod-inference/*",
+        f"{artifacts}/serving/monitoring/baseline/statistics.json",
+        f"{artifacts}/serving/monitoring/baseline/constraints.json",
+    }
+
+
+def test_model_monitor_refuses_a_serverless_endpoint() -> None:
+    # Given dev (serverless) with Model Monitor forced on
+    with pytest.raises(ValueError, match="data capture"):
+        dataclasses.replace(load_config("dev").serving, model_monitor_enabled=True)
 
 
 def test_prod_refuses_a_single_instance_endpoint() -> None:

@@ -53,6 +53,14 @@ def definition(env_name: str = "dev") -> dict[str, Any]:
     return document
 
 
+@cache
+def baseline_definition_text() -> str:
+    """Prod's definition with Model Monitor's data-quality baseline steps (Model Monitor on)."""
+    from pipelines.definition import build_definition
+
+    return build_definition(**definition_kwargs("prod"), monitoring_baseline=True)
+
+
 def steps(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Every step by name, the condition's branches included."""
     found: dict[str, dict[str, Any]] = {}

@@ -190,6 +190,32 @@ def test_conditions_bound_the_broad_grants(dev):
     assert conditions['"cloudwatch:PutMetricData"'] == {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}}
 
 
+def test_prod_writes_the_monitoring_baseline_to_exactly_the_two_objects_the_schedule_reads():
+    # Given prod (Model Monitor on)
+    prod = training_template("prod")
+    by_name = steps(deployed_definition(prod))
+    artifacts = "mlp-prod-artifacts-<AWS::AccountId>-<AWS::Region>"
+    # Then the quality check writes to the real artifacts bucket's baseline prefix
+    output = by_name["DataQualityBaseline"]["Arguments"]["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]
+    assert output["S3Uri"] == f"s3://{artifacts}/serving/monitoring/baseline"
+    # And the role may write exactly those two files, and pull the analyzer image of the region
+    allowed = grants(prod)
+    baseline = f"arn:aws:s3:::{artifacts}/serving/monitoring/baseline"
+    assert allowed["s3:PutObject"] == {
+        f"arn:aws:s3:::{artifacts}/training/*",
+        f"{baseline}/statistics.json",
+        f"{baseline}/constraints.json",
+    }
+    assert allowed["ecr:BatchGetImage"] == {
+        f"arn:aws:ecr:{REGION}:141502667606:repository/sagemaker-xgboost",
+        f"arn:aws:ecr:{REGION}:468650794304:repository/sagemaker-model-monitor-analyzer",
+    }
+
+
+def test_dev_without_model_monitor_has_no_baseline_step(deployed):
+    assert "DataQualityBaseline" not in steps(deployed) and "MonitoringBaselineDataset" not in steps(deployed)
+
+
 @pytest.mark.parametrize("env_name", ENVIRONMENTS)
 def test_no_cdk_nag_finding_remains(env_name):
     assert nag_findings(training_stack(env_name)) == []
