@@ -15,7 +15,7 @@ re-running a day adds a second, separately addressable run instead of mixing two
 
 from __future__ import annotations
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -37,6 +37,7 @@ from platform_core.schemas.serving import (
     PREDICTIONS_TABLE,
 )
 from stacks.constructs.access import allow, allow_key, allow_objects, flatten_reference
+from stacks.constructs.dependencies import depend_on_role_policy_only
 from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.feature_catalog import snapshot_table_name
 from stacks.constructs.lake_refs import LakeRefs
@@ -104,7 +105,7 @@ class BatchScoring(Construct):
             logs=sfn.LogOptions(destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
         self._grant(lake.key)
-        self._depend_on_policy_only()
+        depend_on_role_policy_only(self.state_machine, self.state_machine.role)
         self.schedule = self._schedule()
         # Failed and timed-out runs page through the observability stack (PlatformAlarms), by name.
         self._acknowledge()
@@ -323,17 +324,6 @@ class BatchScoring(Construct):
             reason="The workgroup's enforced result location (one object per query).",
         )
         allow_key(role, key, encrypt=True, decrypt=True)
-
-    def _depend_on_policy_only(self) -> None:
-        """The state machine references its role already (GetAtt): a DependsOn on the role too is
-        redundant (cfn-lint W3005); only the one on the role's policy carries information."""
-        stack = Stack.of(self)
-        resource = self.state_machine.node.default_child
-        policy = self.state_machine.role.node.try_find_child("DefaultPolicy")
-        assert isinstance(resource, CfnResource) and policy is not None
-        policy_resource = policy.node.default_child
-        assert isinstance(policy_resource, CfnResource)
-        resource.add_override("DependsOn", [stack.get_logical_id(policy_resource)])
 
     def _schedule(self) -> events.Rule:
         undelivered = failure_queue(

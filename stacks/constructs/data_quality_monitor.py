@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import ArnFormat, CfnMapping, CfnResource, Duration, Stack
+from aws_cdk import ArnFormat, CfnMapping, Duration, Stack
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -38,6 +38,7 @@ from pipelines.definition import BASELINE_CONSTRAINTS, BASELINE_STATISTICS, MONI
 from platform_core.config import PlatformConfig
 from platform_core.names import DATA_CAPTURE_PREFIX, MONITORING_PREFIX, Names
 from stacks.constructs.access import allow, allow_bucket_listing, allow_key, allow_objects, flatten_reference
+from stacks.constructs.dependencies import depend_on_role_policy_only
 from stacks.constructs.failure_queue import failure_queue
 from stacks.constructs.lake_refs import LakeRefs
 from stacks.constructs.nag import acknowledge
@@ -291,7 +292,7 @@ class DataQualityMonitor(Construct):
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
-        self._depend_on_policy_only(machine)
+        depend_on_role_policy_only(machine, machine.role)
         acknowledge(
             machine.role,
             {
@@ -328,18 +329,6 @@ class DataQualityMonitor(Construct):
             parameters={"MonitoringScheduleName": self.schedule_name, "MonitoringScheduleConfig": self.schedule_config},
             result_path=sfn.JsonPath.DISCARD,
         )
-
-    @staticmethod
-    def _depend_on_policy_only(machine: sfn.StateMachine) -> None:
-        """The state machine references its role already (GetAtt): a DependsOn on the role too is
-        redundant (cfn-lint W3005); only the one on the role's policy carries information."""
-        stack = Stack.of(machine)
-        resource = machine.node.default_child
-        policy = machine.role.node.try_find_child("DefaultPolicy")
-        assert isinstance(resource, CfnResource) and policy is not None
-        policy_resource = policy.node.default_child
-        assert isinstance(policy_resource, CfnResource)
-        resource.add_override("DependsOn", [stack.get_logical_id(policy_resource)])
 
     # -- what starts it -----------------------------------------------------------------------------
     def _triggers(self, names: Names) -> list[events.Rule]:

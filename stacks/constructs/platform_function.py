@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from aws_cdk import CfnResource, Duration, Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
@@ -12,6 +12,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from platform_core.config import FunctionConfig, PlatformConfig
+from stacks.constructs.dependencies import depend_on_role_policy_only
 from stacks.constructs.lambda_packaging import dependencies_layer_dir, staged_function_code
 from stacks.constructs.nag import acknowledge
 
@@ -95,14 +96,7 @@ class PlatformFunction(Construct):
             log_group=self.log_group,
             logging_format=lambda_.LoggingFormat.JSON,
         )
-        # The function already references the role (GetAtt), so a DependsOn on the role is redundant
-        # (cfn-lint W3005); only the dependency on the role's policy carries information.
-        function_resource = self.function.node.default_child
-        policy = self.role.node.try_find_child("DefaultPolicy")
-        if isinstance(function_resource, CfnResource) and policy is not None:
-            policy_resource = policy.node.default_child
-            assert isinstance(policy_resource, CfnResource)
-            function_resource.add_override("DependsOn", [Stack.of(self).get_logical_id(policy_resource)])
+        depend_on_role_policy_only(self.function, self.role)
         acknowledge(
             self.role,
             {
