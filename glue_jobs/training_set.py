@@ -1,7 +1,8 @@
 """Glue job: churn labels + feature snapshots -> the point-in-time training set.
 
 Job parameters: ``--curated_bucket`` (reads ``curated/churn_labels/`` and both groups'
-snapshots, writes ``curated/training_set/``). Each label row gets, per feature group, the latest
+snapshots, writes ``curated/training_set/``), ``--lead_days`` (``FeaturesConfig.label_lead_days``:
+how long before a renewal date its prediction is made, and so its features' cutoff). Each label row gets, per feature group, the latest
 snapshot at or before its cutoff (see :mod:`glue_jobs.transforms.training_set`).
 
 The output is the training pipeline's input as it is, with no mapping in between
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from glue_jobs.transforms.training_set import training_labels, training_set
@@ -35,10 +37,10 @@ def read_snapshots(spark: Any, path: str, group: FeatureGroup) -> Any:
     return spark.read.parquet(path).select(*group.feature_names)
 
 
-def build(churn_labels: Any, snapshots: dict[str, Any]) -> Any:
+def build(churn_labels: Any, snapshots: dict[str, Any], *, lead: timedelta) -> Any:
     """Churn labels joined point-in-time with every group in ``snapshots`` (keyed by group name,
-    joined in that order), in the training table's columns."""
-    out = training_labels(churn_labels)
+    joined in that order), in the training table's columns, cut off ``lead`` before renewal."""
+    out = training_labels(churn_labels, lead=lead)
     columns: list[str] = list(TRAINING_LABEL.field_names)
     for group_name, df in snapshots.items():
         # Each group's snapshot time needs a name of its own while the next group is joined.
@@ -48,7 +50,13 @@ def build(churn_labels: Any, snapshots: dict[str, Any]) -> Any:
 
 
 def run(
-    spark: Any, *, labels_path: str, clickstream_path: str, subscription_path: str, output_path: str
+    spark: Any,
+    *,
+    labels_path: str,
+    clickstream_path: str,
+    subscription_path: str,
+    output_path: str,
+    lead: timedelta,
 ) -> dict[str, int]:
     dataset = build(
         spark.read.parquet(labels_path),
@@ -56,6 +64,7 @@ def run(
             USER_CLICKSTREAM.name: read_snapshots(spark, clickstream_path, USER_CLICKSTREAM),
             USER_SUBSCRIPTION.name: read_snapshots(spark, subscription_path, USER_SUBSCRIPTION),
         },
+        lead=lead,
     )
     # The training set is rebuilt whole from its inputs, so overwriting it is the idempotent write.
     dataset.write.mode("overwrite").parquet(output_path)
@@ -66,7 +75,7 @@ def main(argv: Sequence[str]) -> None:
     from awsglue.utils import getResolvedOptions  # only importable inside Glue
     from pyspark.sql import SparkSession
 
-    args = getResolvedOptions(list(argv), ["JOB_NAME", "curated_bucket"])
+    args = getResolvedOptions(list(argv), ["JOB_NAME", "curated_bucket", "lead_days"])
     spark = SparkSession.builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     bucket = f"s3://{args['curated_bucket']}"
     counts = run(
@@ -75,6 +84,7 @@ def main(argv: Sequence[str]) -> None:
         clickstream_path=f"{bucket}/{USER_CLICKSTREAM.snapshot_prefix}",
         subscription_path=f"{bucket}/{USER_SUBSCRIPTION.snapshot_prefix}",
         output_path=f"{bucket}/{TRAINING_SET_PREFIX}",
+        lead=timedelta(days=int(args["lead_days"])),
     )
     print(f"{args['JOB_NAME']}: {counts}")  # Glue keeps stdout in the log
 

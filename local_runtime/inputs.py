@@ -26,8 +26,10 @@ class DemoInputs:
     world: SyntheticWorld | None  # None when the user brought all their own data
 
 
-def generated_world(users: int, seed: int, months: int = 6) -> SyntheticWorld:
-    return build_world(GeneratorConfig(n_users=users, seed=seed, months=months))
+def generated_world(users: int, seed: int, months: int = 6, lead_days: int = 7) -> SyntheticWorld:
+    """``lead_days``: the platform's ``FeaturesConfig.label_lead_days``, so that the generator's
+    cutoffs (and its truth) are the training set's."""
+    return build_world(GeneratorConfig(n_users=users, seed=seed, months=months, lead_days=lead_days))
 
 
 def inject_faults(
@@ -60,9 +62,16 @@ def read_lines(path: Path) -> list[bytes]:
 
 
 def demo_inputs(
-    *, users: int, seed: int, clickstream_file: Path | None, cdc_file: Path | None, months: int = 6
+    *,
+    users: int,
+    seed: int,
+    clickstream_file: Path | None,
+    cdc_file: Path | None,
+    months: int = 6,
+    lead_days: int = 7,
 ) -> DemoInputs:
-    world = generated_world(users, seed, months) if clickstream_file is None or cdc_file is None else None
+    generate = clickstream_file is None or cdc_file is None
+    world = generated_world(users, seed, months, lead_days) if generate else None
     if clickstream_file is not None:
         clickstream = ClickstreamInput(lines=read_lines(clickstream_file))
     else:

@@ -42,12 +42,14 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     progress = Progress(quiet=options.quiet)
     options.out.mkdir(parents=True, exist_ok=True)
     _LOG_DIR = options.out / "logs"
+    config = load_config("dev")
     inputs = demo_inputs(
         users=options.users,
         seed=options.seed,
         months=options.months,
         clickstream_file=options.clickstream_file,
         cdc_file=options.cdc_file,
+        lead_days=config.features.label_lead_days,
     )
     progress.say(
         "inputs",
@@ -57,7 +59,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
     )
     _forget_cached_clients()
     with embedded_aws() as aws:
-        ctx = RunContext(aws=aws, config=load_config("dev"), out=options.out, progress=progress, seed=options.seed)
+        ctx = RunContext(aws=aws, config=config, out=options.out, progress=progress, seed=options.seed)
         progress.say("aws", f"embedded AWS on {aws.endpoint_url}")
         _stage("provision", lambda: provision(ctx))
         _stage("clickstream", lambda: clickstream_stage.run(ctx, inputs.clickstream))
@@ -132,15 +134,16 @@ def _forget_cached_clients() -> None:
 
 
 def _truth(world: Any) -> Any:
-    """The generator's true churn probability per (user, renewal date), keyed like the labels
-    the history job derives (cutoff = the renewal date, 00:00 UTC)."""
+    """The generator's true churn probability per (user, renewal date), keyed like the training
+    labels (cutoff = the renewal date's 00:00 UTC, ``lead_days`` earlier)."""
     import pandas as pd
 
     renewals = world.history.renewals
+    lead = pd.Timedelta(days=world.config.lead_days)
     return pd.DataFrame(
         {
             "user_id": renewals["user_id"].astype(str),
-            "cutoff_time": pd.to_datetime(renewals["renewal_date"]).dt.tz_localize("UTC"),
+            "cutoff_time": pd.to_datetime(renewals["renewal_date"]).dt.tz_localize("UTC") - lead,
             "true_churn_probability": renewals["true_churn_probability"],
         }
     ).drop_duplicates(["user_id", "cutoff_time"])

@@ -54,10 +54,11 @@ def run(ctx: RunContext, spark: Any, snapshot_files: list[Path]) -> SparkLanding
         ctx.progress.say("history", f"{landing.history_rows} history rows, {landing.label_rows} churn labels")
 
     raw = spark.read.parquet(str(lake / "clickstream_raw"))
-    curated = dedupe_events(raw)
-    curated.write.mode("overwrite").partitionBy("year", "month", "day", "hour").parquet(
-        str(lake / "clickstream_curated")
-    )
+    # Daily partitions, one file each: hourly ones would be thousands of tiny files (six months are
+    # 4,300 hours, times every shuffle partition), which costs minutes to write and to list.
+    day = ("year", "month", "day")
+    curated = dedupe_events(raw).repartition(*day)
+    curated.write.mode("overwrite").partitionBy(*day).parquet(str(lake / "clickstream_curated"))
     landing.curated_rows = spark.read.parquet(str(lake / "clickstream_curated")).count()
     ctx.progress.say("curated", f"{landing.curated_rows} distinct events in clickstream_curated")
 
@@ -86,6 +87,7 @@ def run(ctx: RunContext, spark: Any, snapshot_files: list[Path]) -> SparkLanding
             clickstream_path=str(lake / "features" / "user_clickstream"),
             subscription_path=str(lake / "features" / "user_subscription"),
             output_path=str(lake / "training_set"),
+            lead=timedelta(days=ctx.config.features.label_lead_days),
         )
         landing.training_rows = counts["training_rows"]
         ctx.progress.say("training set", f"{landing.training_rows} labelled rows (point-in-time join)")

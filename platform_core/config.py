@@ -200,8 +200,14 @@ class FeaturesConfig:
     # The Lambda that reads the approved model's PR-AUC before training starts (a few API calls
     # and one small S3 object).
     baseline_function: FunctionConfig = field(default_factory=lambda: FunctionConfig(memory_mb=256, timeout_seconds=60))
+    # How long before a renewal date its churn prediction is made: the training set's features are
+    # as of then. Long enough to act (a retention offer); it also keeps out the cancellations of
+    # the days before renewal, which would otherwise show in the features (label leakage).
+    label_lead_days: int = 7
 
     def __post_init__(self) -> None:
+        if not 0 <= self.label_lead_days < 28:
+            raise ValueError("label_lead_days must be 0..27, so that a cutoff stays after the previous renewal")
         if not self.schedule_expression.startswith(("cron(", "rate(")):
             raise ValueError("schedule_expression must be an EventBridge cron(...) or rate(...) expression")
         if not 1 <= self.retry_interval_seconds <= 99_999_999:

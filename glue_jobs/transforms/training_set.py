@@ -2,8 +2,11 @@
 
 A churn label (``platform_core.schemas.cdc.CHURN_LABEL``) becomes a training label
 (``platform_core.schemas.training.TRAINING_LABEL``: ``user_id``, ``cutoff_time``, ``label``) in
-:func:`training_labels`. Its cutoff is the start, 00:00 UTC, of its ``renewal_date``: a feature
-written during the renewal day could already reflect the cancellation it is meant to predict.
+:func:`training_labels`. Its cutoff is ``lead`` before the start, 00:00 UTC, of its
+``renewal_date``: the prediction is made then, early enough to act (a retention offer), and
+subscribers cancel in the days before their renewal. A cutoff at the renewal date itself would let a
+snapshot taken after the cancellation show ``is_active = false``: the model would read the outcome
+it is meant to predict, and score better than the truth allows.
 
 For a label of user ``u`` with cutoff ``c``, :func:`training_set` gives the label the features of
 ``u``'s latest snapshot with ``event_time <= c``. A snapshot computed after ``c`` can never reach
@@ -37,11 +40,16 @@ def cutoff_of(renewal_date: Column) -> Column:
     return F.timestamp_micros(F.unix_date(renewal_date).cast("long") * MICROS_PER_DAY)
 
 
-def training_labels(churn_labels_df: DataFrame) -> DataFrame:
-    """Churn labels in the training table's terms: ``user_id``, ``cutoff_time``, ``label`` (0/1)."""
+def training_labels(churn_labels_df: DataFrame, *, lead: timedelta) -> DataFrame:
+    """Churn labels in the training table's terms: ``user_id``, ``cutoff_time`` (``lead`` before the
+    renewal date's 00:00 UTC), ``label`` (0/1)."""
+    if lead < timedelta(0):
+        raise ValueError(f"the prediction lead must not be negative, got {lead}")
+    lead_micros = int(lead.total_seconds()) * MICROS_PER_SECOND
+    cutoff = F.timestamp_micros(F.unix_micros(cutoff_of(F.col(RENEWAL_DATE))) - F.lit(lead_micros))
     return churn_labels_df.select(
         F.col(RECORD_IDENTIFIER).alias(KEY),
-        cutoff_of(F.col(RENEWAL_DATE)).alias(CUTOFF_TIME),
+        cutoff.alias(CUTOFF_TIME),
         F.col(CHURNED).cast("int").alias(LABEL),
     )
 

@@ -91,7 +91,10 @@ class FeatureJobs(Construct):
             "TrainingSetJob",
             "training_set",
             description="Churn labels + feature snapshots -> point-in-time training set",
-            arguments={"--curated_bucket": curated.bucket_name},
+            arguments={
+                "--curated_bucket": curated.bucket_name,
+                "--lead_days": str(platform.features.label_lead_days),
+            },
             reads={curated: [CHURN_LABELS_PREFIX, USER_CLICKSTREAM.snapshot_prefix, USER_SUBSCRIPTION.snapshot_prefix]},
             writes=[TRAINING_SET_PREFIX],
         )

@@ -62,6 +62,7 @@ def test_jobs_write_snapshots_and_a_point_in_time_training_set(spark: Any, tmp_p
         clickstream_path=str(curated / "cs"),
         subscription_path=str(curated / "subs"),
         output_path=str(curated / "training"),
+        lead=timedelta(0),
     ) == {"training_rows": 1}
 
     # Then the training set is the training pipeline's table: key, cutoff, label, then every feature

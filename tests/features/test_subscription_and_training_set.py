@@ -95,13 +95,15 @@ def test_state_of_a_cancelled_and_a_never_active_user(subscription: dict[str, di
 SNAPSHOTS_DDL = "user_id string, event_time timestamp, sessions_7d bigint"
 
 
-def _labels(spark: Any, rows: list[tuple[Any, ...]]) -> Any:
+def _labels(spark: Any, rows: list[tuple[Any, ...]], lead: timedelta = timedelta(0)) -> Any:
     """Churn labels (user, renewal date, churned, label time) as the training set job reads them,
     turned into training labels (user_id, cutoff_time, label) by the job's own function."""
-    return training_labels(spark.createDataFrame(rows, LABELS_DDL))
+    return training_labels(spark.createDataFrame(rows, LABELS_DDL), lead=lead)
 
 
-def test_churn_labels_become_training_labels_cut_off_at_00_utc_of_the_renewal_date(spark: Any) -> None:
+def test_churn_labels_become_training_labels_cut_off_the_lead_before_00_utc_of_the_renewal_date(
+    spark: Any,
+) -> None:
     from pyspark.sql import functions as F  # noqa: N812
 
     # Given churn labels, and a session time zone far from UTC (a Glue job's could be anything)
@@ -109,7 +111,9 @@ def test_churn_labels_become_training_labels_cut_off_at_00_utc_of_the_renewal_da
     spark.conf.set("spark.sql.session.timeZone", "America/Los_Angeles")
     try:
         labels = _labels(
-            spark, [("u1", date(2024, 3, 10), True, _d(2024, 4, 9)), ("u2", date(2024, 3, 11), False, _d(2024, 4, 10))]
+            spark,
+            [("u1", date(2024, 3, 10), True, _d(2024, 4, 9)), ("u2", date(2024, 3, 11), False, _d(2024, 4, 10))],
+            lead=timedelta(days=7),
         )
         # When they become training labels
         rows = labels.select("*", F.unix_micros("cutoff_time").alias("micros")).orderBy("user_id").collect()
@@ -118,10 +122,28 @@ def test_churn_labels_become_training_labels_cut_off_at_00_utc_of_the_renewal_da
     # Then they have exactly the training label's columns, and the cutoff is 00:00 UTC whatever the zone
     assert labels.columns == list(TRAINING_LABEL.field_names)
     assert [(r.user_id, r.micros, r.label) for r in rows] == [
-        ("u1", int(_d(2024, 3, 10).timestamp()) * 1_000_000, 1),
-        ("u2", int(_d(2024, 3, 11).timestamp()) * 1_000_000, 0),
+        ("u1", int(_d(2024, 3, 3).timestamp()) * 1_000_000, 1),
+        ("u2", int(_d(2024, 3, 4).timestamp()) * 1_000_000, 0),
     ]
     assert dict(labels.dtypes) == {"user_id": "string", "cutoff_time": "timestamp", "label": "int"}
+
+
+def test_a_cancellation_in_the_lead_days_never_reaches_its_label(spark: Any) -> None:
+    # Given a subscriber who cancels on Mar 7th, three days before the Mar 10th renewal, with a
+    # snapshot before (active) and one after the cancellation (inactive)
+    snapshots = spark.createDataFrame(
+        [("u1", _d(2024, 3, 2), 1), ("u1", _d(2024, 3, 8), 0)], "user_id string, event_time timestamp, is_active int"
+    )
+    labels = _labels(spark, [("u1", date(2024, 3, 10), True, _d(2024, 4, 9))], lead=timedelta(days=7))
+    # When the label is joined with a week's lead
+    row = training_set(labels, snapshots).collect()[0]
+    # Then it sees the subscriber as they were at the cutoff (Mar 3rd): active, the outcome unknown
+    assert (row.label, row.is_active) == (1, 1)
+
+
+def test_a_negative_lead_is_refused(spark: Any) -> None:
+    with pytest.raises(ValueError, match="lead"):
+        _labels(spark, [("u1", date(2024, 3, 10), True, _d(2024, 4, 9))], lead=timedelta(days=-1))
 
 
 def test_each_label_takes_the_latest_snapshot_at_or_before_its_cutoff(spark: Any) -> None:

@@ -36,6 +36,8 @@ pytestmark = [pytest.mark.spark, pytest.mark.slow]
 FIRST_RENEWAL = date(2024, 3, 1)
 DAYS = 12
 USERS = 6
+# The prediction lead: each label's cutoff is this long before its renewal date's 00:00 UTC.
+LEAD_DAYS = 2
 GROUPS = (USER_CLICKSTREAM, USER_SUBSCRIPTION)
 
 
@@ -51,10 +53,10 @@ def _value(f: Field, user: int, day: int) -> Any:
 
 
 def _snapshots(spark: Any, group: FeatureGroup, folder: Path) -> None:
-    """Per user, a snapshot as of noon the day before each renewal date (so the one of the renewal
-    day itself comes after that label's cutoff), with the feature jobs' partition column."""
+    """Per user, a snapshot as of noon every day (so the one of a cutoff's own day comes after
+    it), from before the first cutoff on, with the feature jobs' partition column."""
     rows = []
-    for day in range(DAYS + 1):
+    for day in range(-LEAD_DAYS, DAYS + 1):
         as_of = datetime.combine(FIRST_RENEWAL + timedelta(days=day - 1), datetime.min.time(), UTC) + timedelta(
             hours=12
         )
@@ -76,7 +78,7 @@ def _churn_labels(spark: Any, folder: Path) -> dict[tuple[str, pd.Timestamp], in
             churned = (user + day) % 2 == 0
             label_time = datetime.combine(renewal + timedelta(days=30), datetime.min.time(), UTC)
             rows.append((f"u{user}", renewal, churned, label_time))
-            expected[(f"u{user}", pd.Timestamp(renewal, tz="UTC"))] = int(churned)
+            expected[(f"u{user}", pd.Timestamp(renewal, tz="UTC") - pd.Timedelta(days=LEAD_DAYS))] = int(churned)
     spark.createDataFrame(rows, spark_ddl(CHURN_LABEL.fields)).coalesce(1).write.parquet(str(folder))
     return expected
 
@@ -94,6 +96,7 @@ def written(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
         clickstream_path=str(root / USER_CLICKSTREAM.name),
         subscription_path=str(root / USER_SUBSCRIPTION.name),
         output_path=str(root / "training_set"),
+        lead=timedelta(days=LEAD_DAYS),
     )
     assert counts == {"training_rows": DAYS * USERS}
     return root / "training_set", expected
@@ -107,15 +110,16 @@ def test_the_pipelines_reader_takes_the_jobs_output_as_it_is(written) -> None:
     features = [name for group in GROUPS for name in group.value_names]
     assert list(table.columns) == [*TRAINING_LABEL.field_names, *features]
     assert (KEY, TIME, LABEL) == TRAINING_LABEL.field_names == NON_FEATURE_COLUMNS
-    # And each row is its churn label: the cutoff is 00:00 UTC of the renewal date, the label 0/1
+    # And each row is its churn label: the cutoff is the lead before 00:00 UTC of the renewal date
     assert str(table[TIME].dt.tz) == "UTC"
     got = {(user, cutoff): label for user, cutoff, label in table[[KEY, TIME, LABEL]].itertuples(index=False)}
     assert got == expected
-    # And the features are those of the latest snapshot before the cutoff (noon the day before the
-    # renewal), never the renewal day's
-    row = table[(table[KEY] == "u1") & (table[TIME] == pd.Timestamp(FIRST_RENEWAL + timedelta(days=3), tz="UTC"))]
+    # And the features are those of the latest snapshot before the cutoff (noon the day before it),
+    # never one of the lead's days: the renewal on day 3 has its cutoff on day 1, the snapshot of day 0
+    cutoff = pd.Timestamp(FIRST_RENEWAL + timedelta(days=3 - LEAD_DAYS), tz="UTC")
+    row = table[(table[KEY] == "u1") & (table[TIME] == cutoff)]
     assert row["plan"].tolist() == ["premium"]
-    assert row["sessions_7d"].tolist() == [(1 * 3 + 3) % 11]
+    assert row["sessions_7d"].tolist() == [(1 * 3 + 3 - LEAD_DAYS) % 11]
 
 
 def test_preprocess_splits_the_jobs_output_by_time_and_fits_every_feature(written, tmp_path: Path) -> None:
