@@ -31,6 +31,8 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
     for stage in ("clickstream", "cdc", "video", "features", "model", "serving"):
         if stage in summary:
             parts.append(f"<h2>{stage}</h2>{_table(_flatten(summary[stage]))}")
+            if stage == "features":
+                parts.append(_parity(out, summary[stage]))
     if summary.get("skipped"):
         parts.append(f"<h2>Skipped stages</h2>{_table(summary['skipped'])}")
     parts.append(_plots(out / "ml" / "evaluation"))
@@ -43,6 +45,21 @@ def write_report(out: Path, summary: dict[str, Any]) -> Path:
     path = out / "report.html"
     path.write_text("\n".join(parts))
     return path
+
+
+def _parity(out: Path, features: dict[str, Any]) -> str:
+    """The online/offline verdict: the streaming path's records against the Spark job's features."""
+    mismatches = features.get("online_offline_mismatches")
+    if mismatches is None:
+        return ""
+    verdict = "ok" if mismatches == 0 else "bad"
+    folder = html.escape(str(out / "errors" / "features"))
+    where = "" if mismatches == 0 else f" (the differences are in <code>{folder}</code>)"
+    users = features.get("online_users", 0)
+    return (
+        f"<p class='{verdict}'>Online records that differ from the Spark job's features: "
+        f"{mismatches} of {users} users{where}</p>"
+    )
 
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:

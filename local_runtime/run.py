@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local_runtime import cdc_stage, clickstream_stage, serving_stage, spark_stage, training_stage, video_stage
+from local_runtime import (
+    cdc_stage,
+    clickstream_stage,
+    feature_store_stage,
+    online_features_stage,
+    serving_stage,
+    spark_stage,
+    training_stage,
+    video_stage,
+)
 from local_runtime.context import Progress, RunContext
 from local_runtime.embedded_aws import embedded_aws
 from local_runtime.inputs import demo_inputs
@@ -68,6 +77,8 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         spark, owned = _stage("spark", spark_stage.start_spark)
         try:
             glue = _stage("glue jobs", lambda: spark_stage.run(ctx, spark, cdc.snapshot_files))
+            feature_store = _stage("feature store", lambda: feature_store_stage.run(ctx, spark))
+            online = _stage("online features", lambda: online_features_stage.run(ctx, spark))
         finally:
             if owned:  # a session someone else started (a test run's) is theirs to stop
                 spark.stop()
@@ -98,7 +109,9 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             "users": parquet_rows(options.out / "lake" / "features" / "user_clickstream", distinct="user_id"),
             "snapshot_dates": len(glue.snapshot_dates),
             "training_rows": glue.training_rows,
-            "online_offline_mismatches": None,
+            "online_offline_mismatches": online.mismatched_users,
+            "online_users": online.online_users,
+            "feature_store": feature_store.summary,
         }
         metrics = training.evaluation["binary_classification_metrics"] if training else {}
         ctx.summary["model"] = {

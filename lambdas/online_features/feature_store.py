@@ -35,7 +35,9 @@ class FeatureStoreRuntimeWriter:
 
 class InMemoryFeatureStore:
     """Keeps, per group and record identifier, the record with the latest event time, as the
-    online store does (an older record never replaces a newer one; an equal time overwrites)."""
+    online store does: ``PutRecord`` replaces the stored record only with one whose event time is
+    *greater*; an equal or older one is historic (offline store only, per the API reference), so a
+    changed record needs a later event time to be seen online."""
 
     def __init__(self, record_identifier: str = RECORD_IDENTIFIER, event_time: str = EVENT_TIME) -> None:
         self._id = record_identifier
@@ -55,7 +57,7 @@ class InMemoryFeatureStore:
         key = (feature_group_name, self._value(record, self._id))
         current = self.records.get(key)
         new_time = parse_event_time(self._value(record, self._time))
-        if current is None or parse_event_time(self._value(current, self._time)) <= new_time:
+        if current is None or parse_event_time(self._value(current, self._time)) < new_time:
             self.records[key] = [dict(item) for item in record]
 
     def get_record(self, feature_group_name: str, record_identifier: str) -> list[dict[str, str]] | None:

@@ -8,7 +8,8 @@ which sequence numbers must be retried. Per batch:
    retrying cannot fix it); anonymous events are skipped (user features only);
 2. the events are grouped by user; each user's state is loaded, merged (duplicates by event_id
    change nothing), saved with an optimistic version check, and the user's features, recomputed
-   from the state as of the user's latest event, are put to the feature store.
+   from the state as of the state's instant (the user's latest event, or just after it when late
+   events arrived: see :mod:`lambdas.online_features.state`), are put to the feature store.
 
 A user whose update fails (throttling, a feature store error, lost races) has all the records
 that carried their events reported as failures; Lambda then retries from the lowest of them, and
@@ -28,7 +29,7 @@ from lambdas.online_features.compute import clickstream_features, horizon_ms
 from lambdas.online_features.events import FeatureEvent, InvalidEventError, parse_event
 from lambdas.online_features.feature_store import FeatureRecordWriter
 from lambdas.online_features.rejects import Rejected, RejectSink
-from lambdas.online_features.state import StateStore
+from lambdas.online_features.state import StateStore, UserState
 from platform_core.schemas.features import (
     CLICKSTREAM_WINDOWS_DAYS,
     DEFAULT_SESSION_GAP_MINUTES,
@@ -137,9 +138,15 @@ class OnlineFeatureProcessor:
                     continue
                 by_user.setdefault(parsed.user_id, []).append((record.sequence_number, parsed.event))
 
+        try:
+            # One read for the whole batch; a user whose save loses a race reloads on its own.
+            loaded = self._store.load_many(list(by_user))
+        except Exception:  # the batch read failed: each user reads its own state instead
+            logger.exception("batch read of %d users' state failed", len(by_user))
+            loaded = {}
         for user_id, items in by_user.items():
             try:
-                self._update_user(user_id, [event for _, event in items], outcome)
+                self._update_user(user_id, [event for _, event in items], outcome, loaded.get(user_id))
             except Exception:  # any failure of one user must not fail the other users' records
                 logger.exception("online features of user %s not updated", user_id)
                 failed.update(sequence for sequence, _ in items)
@@ -154,20 +161,25 @@ class OnlineFeatureProcessor:
             return False
         return True
 
-    def _update_user(self, user_id: str, events: list[FeatureEvent], outcome: BatchOutcome) -> None:
+    def _update_user(
+        self, user_id: str, events: list[FeatureEvent], outcome: BatchOutcome, loaded: UserState | None = None
+    ) -> None:
+        state = loaded
         for _ in range(self._max_attempts):
-            state = self._store.load(user_id)
+            if state is None:
+                state = self._store.load(user_id)
             added = state.merge(events, self._horizon)
             if added == 0 or self._store.save(state):
                 break
+            state = None  # another writer came first: read the state again
         else:
             raise StateConflictError(f"user {user_id}: state changed under us {self._max_attempts} times")
         outcome.events_new += added
         outcome.events_ignored += len(events) - added
-        latest = state.latest_ms
-        if latest is None:
+        as_of = state.as_of_ms if state.as_of_ms is not None else state.latest_ms
+        if as_of is None:
             return
-        values = clickstream_features(user_id, state.events, latest, windows=self._windows, gap_minutes=self._gap)
+        values = clickstream_features(user_id, state.events, as_of, windows=self._windows, gap_minutes=self._gap)
         if values is not None:
             self._writer.put_record(self._group_name, _to_record(USER_CLICKSTREAM, values))
             outcome.records_written += 1

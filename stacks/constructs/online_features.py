@@ -138,7 +138,7 @@ class OnlineFeatures(Construct):
         """Exactly the calls of lambdas/online_features: GetItem/PutItem (state), PutRecord (online
         store), SendMessage (rejects); the key for the table, the queue and the online store."""
         function = self.function.function
-        allow(function, ["dynamodb:GetItem", "dynamodb:PutItem"], [self.state_table.table_arn])
+        allow(function, ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem"], [self.state_table.table_arn])
         allow(function, ["sagemaker:PutRecord"], [feature_group_arn])
         allow(function, ["sqs:SendMessage"], [self.rejects_queue.queue_arn])
         allow_key(function, key, encrypt=True, decrypt=True)

@@ -147,6 +147,7 @@ def test_function_role_holds_exactly_the_calls_the_handler_makes(dev):
     rejects_id, _ = one(dev, "AWS::SQS::Queue", {"QueueName": "mlp-dev-online-features-rejects"})
     # Then the state table, the feature group and the rejects queue are reached by exact actions only
     assert {(a, r) for a, r in allowed if a.startswith("dynamodb:")} == {
+        ("dynamodb:BatchGetItem", f"<{table_id}.Arn>"),
         ("dynamodb:GetItem", f"<{table_id}.Arn>"),
         ("dynamodb:PutItem", f"<{table_id}.Arn>"),
     }

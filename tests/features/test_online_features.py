@@ -144,10 +144,30 @@ def test_out_of_order_events_land_in_their_session(online: Online) -> None:
     session = _u1_session()
     handler_module.handler(kinesis_event([session[2]]), None)
     handler_module.handler(kinesis_event(session[:2], first_sequence=10), None)
-    # Then the result is the same as in order: one 10-minute session as of the latest event
+    # Then the online store holds the same features as in order: one 10-minute session, as of
+    # 2 ms after the latest event (each late event moves the instant on by 1 ms, because PutRecord
+    # replaces the stored record only with a later one)
     u1 = online.features("u1")
     assert (u1["sessions_7d"], u1["events_7d"], u1["mean_session_seconds_7d"]) == (1, 3, 600.0)
-    assert u1["event_time"] == T0 + timedelta(minutes=10)
+    assert u1["event_time"] == T0 + timedelta(minutes=10, milliseconds=2)
+
+
+def test_the_instant_depends_on_the_arrival_order_only_not_on_batches_or_replays() -> None:
+    # Given u1's events, the last one first, merged in one batch, one by one, and replayed
+    def event(event_id: str, minutes: int) -> FeatureEvent:
+        return FeatureEvent(
+            event_id, int((T0 + timedelta(minutes=minutes)).timestamp() * 1000), "page_view", False, "direct"
+        )
+
+    arrivals = [event("e3", 10), event("e1", 0), event("e2", 5)]
+    horizon = 31 * 86_400_000
+    whole, piecewise = UserState("u1"), UserState("u1")
+    whole.merge(arrivals, horizon)
+    for e in arrivals:
+        piecewise.merge([e], horizon)
+    piecewise.merge(arrivals, horizon)  # a replay
+    # Then both are as of the latest event plus one millisecond per late event
+    assert whole.as_of_ms == piecewise.as_of_ms == arrivals[0].time_ms + 2
 
 
 def test_bad_events_go_to_the_rejects_queue_with_a_reason_and_the_rest_go_through(online: Online) -> None:
@@ -230,6 +250,63 @@ def test_the_state_refuses_a_stale_write(online: Online) -> None:
     assert store.save(second) is False
     assert [e.event_id for e in store.load("u1").events] == ["e1"]
     assert store.load("u1").version == 1
+
+
+def test_a_batch_read_returns_every_users_state_and_rereads_what_dynamodb_left_unprocessed(
+    online: Online, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 150 users with a saved state (two BatchGetItem pages) and one user without any
+    store = DynamoDBStateStore(TABLE, clients.dynamodb, horizon_ms=31 * 86_400_000)
+    for n in range(150):
+        state = store.load(f"u{n}")
+        state.merge([FeatureEvent(f"e{n}", 1_710_028_800_000 + n, "page_view", False, "direct")], 10**12)
+        assert store.save(state)
+    # And a DynamoDB that leaves the first page's last key unprocessed once (throttling)
+    real = clients.dynamodb()
+    calls: list[int] = []
+
+    class Throttled:
+        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:  # noqa: N803 (the API's name)
+            response = real.batch_get_item(RequestItems=RequestItems)
+            calls.append(len(RequestItems[TABLE]["Keys"]))
+            if len(calls) == 1:
+                kept = response["Responses"][TABLE]
+                left = kept.pop()
+                response["UnprocessedKeys"] = {TABLE: {"Keys": [{"user_id": left["user_id"]}], "ConsistentRead": True}}
+            return response
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+    monkeypatch.setattr("lambdas.online_features.state.time.sleep", lambda seconds: None)
+    throttled = DynamoDBStateStore(TABLE, Throttled, horizon_ms=31 * 86_400_000)
+    # When all of them are read at once
+    states = throttled.load_many([f"u{n}" for n in range(150)] + ["nobody"])
+    # Then every saved state comes back (the unprocessed key asked again), and a new one for the rest
+    assert calls == [100, 1, 51]
+    assert [states[f"u{n}"].events[0].event_id for n in range(150)] == [f"e{n}" for n in range(150)]
+    assert {states[f"u{n}"].version for n in range(150)} == {1}
+    assert (states["nobody"].version, states["nobody"].events) == (0, [])
+
+
+def test_a_user_whose_batch_read_state_went_stale_reloads_and_counts_once(online: Online) -> None:
+    # Given u1's state read for the batch, then changed by another writer before this one saves
+    handler_module.handler(kinesis_event(_u1_session()[:1]), None)
+    store = handler_module.processor()._store
+    real_load_many = store.load_many
+
+    def load_many_then_race(user_ids: Any) -> Any:
+        states = real_load_many(user_ids)
+        other = store.load("u1")
+        other.merge([FeatureEvent("e9", (other.latest_ms or 0) + 1, "page_view", False, "direct")], 10**12)
+        assert store.save(other)
+        return states
+
+    store.load_many = load_many_then_race  # type: ignore[method-assign]
+    # When the batch with u1's next events is processed
+    assert handler_module.handler(kinesis_event(_u1_session()[1:]), None) == {"batchItemFailures": []}
+    # Then the lost race was retried on a fresh read: every event is kept once
+    assert online.stored_event_ids("u1") == ["e1", "e2", "e3", "e9"]
 
 
 def test_state_forgets_what_fell_out_of_the_horizon_and_ignores_its_replay() -> None:

@@ -69,3 +69,12 @@ def test_lake_and_outputs_exist(demo):
         assert any((out / "lake" / dataset).rglob("*.parquet")), dataset
     assert any((out / "errors" / "clickstream").rglob("*.json*"))
     assert (out / "report.html").read_text().count("<h2>") >= 4
+
+
+def test_online_features_agree_with_the_spark_job(demo):
+    out, summary = demo
+    features = summary["features"]
+    # Every signed-in user's online record equals the Spark job's features as of the same instant
+    assert features["online_users"] > 100
+    assert features["online_offline_mismatches"] == 0
+    assert not (out / "errors" / "features" / "online_offline_mismatches.jsonl").exists()
