@@ -8,6 +8,7 @@ per week of data, each with its own ``as_of`` taken from the data, never from th
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -62,22 +63,34 @@ def run(ctx: RunContext, spark: Any, snapshot_files: list[Path]) -> SparkLanding
     landing.curated_rows = spark.read.parquet(str(lake / "clickstream_curated")).count()
     ctx.progress.say("curated", f"{landing.curated_rows} distinct events in clickstream_curated")
 
-    for as_of in _snapshot_dates(spark, lake):
-        clickstream_features.run(
-            spark,
-            raw_path=str(lake / "clickstream_raw"),
-            output_path=str(lake / "features" / "user_clickstream"),
-            as_of=as_of,
-            gap_minutes=ctx.config.glue.session_gap_minutes,
-        )
-        if landing.history_rows:
+    dates = _snapshot_dates(spark, lake)
+
+    def clickstream_snapshots() -> None:
+        for as_of in dates:
+            clickstream_features.run(
+                spark,
+                raw_path=str(lake / "clickstream_raw"),
+                output_path=str(lake / "features" / "user_clickstream"),
+                as_of=as_of,
+                gap_minutes=ctx.config.glue.session_gap_minutes,
+            )
+
+    def subscription_snapshots() -> None:
+        for as_of in dates:
             subscription_features.run(
                 spark,
                 history_path=str(lake / "subscription_history"),
                 output_path=str(lake / "features" / "user_subscription"),
                 as_of=as_of,
             )
-        landing.snapshot_dates.append(as_of.date().isoformat())
+
+    # The two groups' jobs share nothing (inputs, outputs) and run side by side, as the state
+    # machine's parallel branch runs them in AWS; each small Spark job leaves cores idle alone.
+    loops = [clickstream_snapshots, *([subscription_snapshots] if landing.history_rows else [])]
+    with ThreadPoolExecutor(max_workers=len(loops)) as pool:
+        for done in [pool.submit(loop) for loop in loops]:
+            done.result()
+    landing.snapshot_dates.extend(as_of.date().isoformat() for as_of in dates)
     ctx.progress.say("features", f"{len(landing.snapshot_dates)} weekly feature snapshots")
 
     if landing.label_rows:
