@@ -69,6 +69,8 @@ def test_training_set_table_is_the_training_pipelines_contract_then_each_groups_
 @pytest.mark.spark
 def test_training_set_table_matches_what_the_job_writes(spark):
     # Given empty inputs with the schemas the job reads (labels and both groups' snapshots)
+    from datetime import timedelta
+
     from glue_jobs.clickstream_features import spark_ddl
     from glue_jobs.training_set import build
 
@@ -78,7 +80,7 @@ def test_training_set_table_matches_what_the_job_writes(spark):
         for group in (USER_CLICKSTREAM, USER_SUBSCRIPTION)
     }
     # When the job's own join builds the training set
-    written = build(labels, snapshots)
+    written = build(labels, snapshots, lead=timedelta(days=7))
     # Then the Glue table describes exactly its columns and types
     assert [(f.name, f.dataType.simpleString()) for f in written.schema.fields] == [
         (c["name"], c["type"]) for c in glue_columns(training_set_schema())
