@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import socket
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -61,6 +62,10 @@ def embedded_aws() -> Iterator[EmbeddedAws]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"
+    # moto keeps its state per process, not per server: start from an empty account, whatever an
+    # earlier run (or test) in this process left behind.
+    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")  # noqa: S310 (loopback http)
+    urllib.request.urlopen(reset, timeout=30).close()  # noqa: S310
     saved = {key: os.environ.get(key) for key in (*_ENV, "AWS_ENDPOINT_URL")}
     os.environ.update(_ENV)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
