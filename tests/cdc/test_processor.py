@@ -133,6 +133,24 @@ def test_delete_with_key_only_data_closes_the_user(pipeline: Pipeline) -> None:
     assert pipeline.store.states["u1"].row is None
 
 
+def test_reinsert_after_delete_is_a_new_subscription_and_a_second_delete_is_nothing(pipeline: Pipeline) -> None:
+    # Given a subscriber whose row was deleted
+    pipeline.run([dms("insert", row("u1", True, plan="basic"), ts=T1, txid=1)])
+    pipeline.run([dms("delete", {"user_id": "u1"}, ts=T2, txid=2)])
+    # When the row comes back (a new insert on another plan), and is then deleted twice
+    back = pipeline.run([dms("insert", row("u1", True, plan="pro"), ts=T3, txid=3)])
+    # Then the re-insert is `subscribed` from no row (not `reactivated` nor `plan_changed`)
+    assert kinds(back) == [("u1", "subscribed")]
+    assert back.transitions[0]["before_origin"] == "absent"
+    assert pipeline.store.states["u1"].row == SubscriptionState(True, date(2026, 12, 1), "pro", 9.99)
+    gone = pipeline.run([dms("delete", {"user_id": "u1"}, ts=T4, txid=4)])
+    again = pipeline.run([dms("delete", {"user_id": "u1"}, ts="2026-12-01T10:00:00Z", txid=5)])
+    # And only the first of the two deletes is a transition; the row stays deleted
+    assert kinds(gone) == [("u1", "deleted")]
+    assert again.transitions == [] and again.snapshots == [] and again.outcomes["noop"] == 1
+    assert pipeline.store.states["u1"].row is None
+
+
 def test_noop_update_yields_nothing_but_advances_the_position(pipeline: Pipeline) -> None:
     # Given an applied insert
     pipeline.run([dms("insert", row("u1", True), ts=T1, txid=1)])
