@@ -103,7 +103,8 @@ class CollectorApi(Construct):
                 allow_headers=["Content-Type", "X-Api-Key"],
             ),
         )
-        cors_header = {"gatewayresponse.header.Access-Control-Allow-Origin": f"'{cors_origins[0]}'"}
+        # The CDK prefixes "gatewayresponse.header." itself: a browser can then read the 400's reason.
+        cors_header = {"Access-Control-Allow-Origin": f"'{cors_origins[0]}'"}
         self.api.add_gateway_response(
             "BadRequestBody",
             type=apigw.ResponseType.BAD_REQUEST_BODY,

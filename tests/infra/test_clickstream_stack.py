@@ -139,6 +139,14 @@ def test_collector_is_throttled_metered_logged_and_behind_waf(template):
     clickstream.has_resource_properties(
         "AWS::ApiGateway::GatewayResponse", {"ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400"}
     )
+    # and a web page can read the reason: the 400 carries the CORS header (prefixed exactly once)
+    clickstream.has_resource_properties(
+        "AWS::ApiGateway::GatewayResponse",
+        {
+            "ResponseType": "BAD_REQUEST_BODY",
+            "ResponseParameters": {"gatewayresponse.header.Access-Control-Allow-Origin": "'*'"},
+        },
+    )
     # CORS preflight for browsers
     clickstream.has_resource_properties("AWS::ApiGateway::Method", {"HttpMethod": "OPTIONS"})
 
@@ -219,3 +227,55 @@ def test_optional_features_are_scanner_clean(hashed_iot_stack):
 
     assert nag_findings(hashed_iot_stack) == []
     assert cfn_lint_findings(hashed_iot_stack) == []
+
+
+def _collector_validator(template):
+    """A JSON Schema draft-4 validator (API Gateway's dialect) over the model as synthesised."""
+    from jsonschema import Draft4Validator
+
+    models = template("dev", "clickstream").find_resources("AWS::ApiGateway::Model")
+    schema = next(iter(models.values()))["Properties"]["Schema"]
+    assert schema["$schema"] == "http://json-schema.org/draft-04/schema#"
+    return Draft4Validator(schema)
+
+
+def _collected_event(**fields):
+    event = {
+        "event_id": "0190f5a1-0000-7000-8000-0000000000aa",
+        "event_time": "2025-03-01T10:15:30.250Z",
+        "event_type": "page_view",
+        "session_id": "sess-1",
+        "user_id": None,
+        "request": {"method": "GET", "path": "/", "status": 200, "latency_ms": 5.5},
+        "properties": {"k": "v", "empty": None},
+    }
+    event.update(fields)
+    return {key: value for key, value in event.items() if value is not ...}
+
+
+def test_collector_request_model_accepts_a_well_formed_batch(template):
+    validator = _collector_validator(template)
+    body = {"records": [_collected_event(), _collected_event(event_time=1740824130250, event_type="voice_command")]}
+    assert list(validator.iter_errors(body)) == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param([_collected_event()], id="not-an-object"),
+        pytest.param({}, id="no-records"),
+        pytest.param({"records": []}, id="empty-batch"),
+        pytest.param({"records": [_collected_event()] * 501}, id="over-500-records"),
+        pytest.param({"records": ["page_view"]}, id="record-not-an-object"),
+        pytest.param({"records": [_collected_event(session_id=...)]}, id="no-session-id"),
+        pytest.param({"records": [_collected_event(event_id="")]}, id="empty-event-id"),
+        pytest.param({"records": [_collected_event(event_type="teleport")]}, id="unknown-event-type"),
+        pytest.param({"records": [_collected_event(session_id=42)]}, id="session-id-not-a-string"),
+        pytest.param({"records": [_collected_event(event_time=True)]}, id="event-time-boolean"),
+        pytest.param({"records": [_collected_event(request={"status": "200"})]}, id="status-not-an-integer"),
+        pytest.param({"records": [_collected_event(properties={"n": 1})]}, id="property-not-a-string"),
+    ],
+)
+def test_collector_request_model_rejects_malformed_bodies(template, body):
+    # API Gateway answers these with the BAD_REQUEST_BODY gateway response (400, with the reason).
+    assert list(_collector_validator(template).iter_errors(body)) != []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from aws_cdk.assertions import Match
+import json
 
-from platform_core.config import load_config
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from platform_core.config import StreamConfig, load_config
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -39,7 +41,10 @@ def test_every_data_bucket_is_private_versioned_kms_and_logged(template):
         }, logical_id
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}, logical_id
         rules = props["LifecycleConfiguration"]["Rules"]
-        assert any("AbortIncompleteMultipartUpload" in r or "ExpirationInDays" in r for r in rules), logical_id
+        abort_days = load_config("dev").lake.incomplete_multipart_abort_after_days
+        assert {"DaysAfterInitiation": abort_days} in [r.get("AbortIncompleteMultipartUpload") for r in rules], (
+            logical_id
+        )
         algorithm = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
             "SSEAlgorithm"
         ]
@@ -90,6 +95,11 @@ def test_raw_data_moves_to_cheaper_storage_on_the_configured_days(template):
     )
 
 
+def _lake_key_arn(lake):
+    (key_id,) = lake.find_resources("AWS::KMS::Key")
+    return {"Fn::GetAtt": [key_id, "Arn"]}
+
+
 def test_streams_are_on_demand_and_encrypted_with_the_lake_key(template):
     lake = template("dev", "data_lake")
     lake.resource_count_is("AWS::Kinesis::Stream", 3)
@@ -98,8 +108,38 @@ def test_streams_are_on_demand_and_encrypted_with_the_lake_key(template):
         {
             "Name": "mlp-dev-clickstream",
             "StreamModeDetails": {"StreamMode": "ON_DEMAND"},
-            "StreamEncryption": {"EncryptionType": "KMS", "KeyId": Match.any_value()},
-            "RetentionPeriodHours": 168,
+            "StreamEncryption": {"EncryptionType": "KMS", "KeyId": _lake_key_arn(lake)},
+            "RetentionPeriodHours": load_config("dev").clickstream.stream.retention_hours,
+        },
+    )
+    assert "ShardCount" not in json.dumps(lake.find_resources("AWS::Kinesis::Stream"))
+
+
+def test_a_provisioned_stream_takes_its_shards_and_retention_from_config():
+    # Given a config that provisions the clickstream stream
+    import dataclasses
+
+    from stacks.data_lake_stack import DataLakeStack
+    from tests.infra.harness import build_stack
+
+    stream_config = StreamConfig(mode="PROVISIONED", shard_count=7, retention_hours=48)
+
+    def factory(app, config, env):
+        clickstream = dataclasses.replace(config.clickstream, stream=stream_config)
+        return DataLakeStack(app, "DataLake", config=dataclasses.replace(config, clickstream=clickstream), env=env)
+
+    # When the stateful stack is synthesised
+    lake = Template.from_stack(build_stack(factory))
+
+    # Then that stream has the configured shards and retention, still under the lake key
+    lake.has_resource_properties(
+        "AWS::Kinesis::Stream",
+        {
+            "Name": "mlp-dev-clickstream",
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+            "ShardCount": 7,
+            "RetentionPeriodHours": 48,
+            "StreamEncryption": {"EncryptionType": "KMS", "KeyId": _lake_key_arn(lake)},
         },
     )
 
