@@ -28,6 +28,7 @@ from platform_core.schemas.features import (
     DEFAULT_SESSION_GAP_MINUTES,
     SNAPSHOT_PARTITION,
     USER_CLICKSTREAM,
+    lookback_days,
 )
 
 
@@ -70,8 +71,8 @@ def run(
     """Compute and write the snapshot as of ``as_of``; returns the number of feature rows."""
     from pyspark.sql import functions as F  # noqa: N812
 
-    # The longest window plus a session gap: enough history for exact sessions (see sessionize).
-    start = as_of - timedelta(days=max(CLICKSTREAM_WINDOWS_DAYS), minutes=gap_minutes)
+    # The lookback plus a session gap: enough history for exact sessions (see sessionize).
+    start = as_of - timedelta(days=lookback_days(CLICKSTREAM_WINDOWS_DAYS), minutes=gap_minutes)
     events = read_raw_events(spark, raw_path, start=start, end=as_of)
     features = user_clickstream_features(sessionize(dedupe_events(events), gap_minutes), as_of)
     snapshot = features.withColumn(SNAPSHOT_PARTITION, F.lit(as_of.date().isoformat())).cache()

@@ -2,8 +2,10 @@
 
 Job parameters: ``--curated_bucket`` (reads ``curated/churn_labels/`` and both groups'
 snapshots, writes ``curated/training_set/``), ``--lead_days`` (``FeaturesConfig.label_lead_days``:
-how long before a renewal date its prediction is made, and so its features' cutoff). Each label row gets, per feature group, the latest
-snapshot at or before its cutoff (see :mod:`glue_jobs.transforms.training_set`).
+how long before a renewal date its prediction is made, and so its features' cutoff),
+``--max_feature_age_days`` (``FeaturesConfig.max_feature_age_days``). Each label row gets, per
+feature group, the latest snapshot at or before its cutoff and not older than the maximum age (see
+:mod:`glue_jobs.transforms.training_set`).
 
 The output is the training pipeline's input as it is, with no mapping in between
 (:mod:`platform_core.schemas.training`): ``user_id``, ``cutoff_time``, ``label``, then each
@@ -37,14 +39,17 @@ def read_snapshots(spark: Any, path: str, group: FeatureGroup) -> Any:
     return spark.read.parquet(path).select(*group.feature_names)
 
 
-def build(churn_labels: Any, snapshots: dict[str, Any], *, lead: timedelta) -> Any:
+def build(churn_labels: Any, snapshots: dict[str, Any], *, lead: timedelta, max_age: timedelta) -> Any:
     """Churn labels joined point-in-time with every group in ``snapshots`` (keyed by group name,
-    joined in that order), in the training table's columns, cut off ``lead`` before renewal."""
+    joined in that order), in the training table's columns, cut off ``lead`` before renewal; a
+    snapshot older than ``max_age`` at the cutoff counts as missing."""
     out = training_labels(churn_labels, lead=lead)
     columns: list[str] = list(TRAINING_LABEL.field_names)
     for group_name, df in snapshots.items():
         # Each group's snapshot time needs a name of its own while the next group is joined.
-        out = training_set(out, df, feature_time_column=f"_{group_name.replace('-', '_')}_event_time")
+        out = training_set(
+            out, df, feature_time_column=f"_{group_name.replace('-', '_')}_event_time", max_staleness=max_age
+        )
         columns.extend(GROUPS_BY_NAME[group_name].value_names)
     return out.select(*columns)
 
@@ -57,6 +62,7 @@ def run(
     subscription_path: str,
     output_path: str,
     lead: timedelta,
+    max_age: timedelta,
 ) -> dict[str, int]:
     dataset = build(
         spark.read.parquet(labels_path),
@@ -65,6 +71,7 @@ def run(
             USER_SUBSCRIPTION.name: read_snapshots(spark, subscription_path, USER_SUBSCRIPTION),
         },
         lead=lead,
+        max_age=max_age,
     )
     # The training set is rebuilt whole from its inputs, so overwriting it is the idempotent write.
     dataset.write.mode("overwrite").parquet(output_path)
@@ -75,7 +82,7 @@ def main(argv: Sequence[str]) -> None:
     from awsglue.utils import getResolvedOptions  # only importable inside Glue
     from pyspark.sql import SparkSession
 
-    args = getResolvedOptions(list(argv), ["JOB_NAME", "curated_bucket", "lead_days"])
+    args = getResolvedOptions(list(argv), ["JOB_NAME", "curated_bucket", "lead_days", "max_feature_age_days"])
     spark = SparkSession.builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     bucket = f"s3://{args['curated_bucket']}"
     counts = run(
@@ -85,6 +92,7 @@ def main(argv: Sequence[str]) -> None:
         subscription_path=f"{bucket}/{USER_SUBSCRIPTION.snapshot_prefix}",
         output_path=f"{bucket}/{TRAINING_SET_PREFIX}",
         lead=timedelta(days=int(args["lead_days"])),
+        max_age=timedelta(days=int(args["max_feature_age_days"])),
     )
     print(f"{args['JOB_NAME']}: {counts}")  # Glue keeps stdout in the log
 

@@ -101,6 +101,7 @@ def run(ctx: RunContext, spark: Any, snapshot_files: list[Path]) -> SparkLanding
             subscription_path=str(lake / "features" / "user_subscription"),
             output_path=str(lake / "training_set"),
             lead=timedelta(days=ctx.config.features.label_lead_days),
+            max_age=timedelta(days=ctx.config.features.max_feature_age_days),
         )
         landing.training_rows = counts["training_rows"]
         ctx.progress.say("training set", f"{landing.training_rows} labelled rows (point-in-time join)")

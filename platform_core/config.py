@@ -204,8 +204,16 @@ class FeaturesConfig:
     # as of then. Long enough to act (a retention offer); it also keeps out the cancellations of
     # the days before renewal, which would otherwise show in the features (label leakage).
     label_lead_days: int = 7
+    # A feature record older than this at the instant it is used counts as missing: in the training
+    # set (a snapshot older than this before a cutoff) and at serving (an online record older than
+    # this when a request comes). Without it a user who went quiet would keep the features of the
+    # last week they were active, which reads as the opposite of what is happening. Above the
+    # snapshot interval (daily in AWS, weekly in the local runtime), so a fresh snapshot is found.
+    max_feature_age_days: int = 8
 
     def __post_init__(self) -> None:
+        if self.max_feature_age_days < 1:
+            raise ValueError("max_feature_age_days must be at least 1 (the daily snapshot interval)")
         if not 0 <= self.label_lead_days < 28:
             raise ValueError("label_lead_days must be 0..27, so that a cutoff stays after the previous renewal")
         if not self.schedule_expression.startswith(("cron(", "rate(")):

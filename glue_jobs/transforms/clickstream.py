@@ -12,6 +12,7 @@ anonymous session of their own; user features only ever look at signed-in events
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F  # noqa: N812
@@ -22,14 +23,19 @@ from platform_core.schemas.features import (
     CLICKSTREAM_WINDOWS_DAYS,
     DEFAULT_SESSION_GAP_MINUTES,
     MOBILE_OS_FAMILIES,
+    PAGE_VIEW_EVENT,
+    PLANS_PATH_PREFIXES,
     PURCHASE_EVENT,
     REFERRER_DIRECT,
     REFERRER_OTHER,
     REFERRER_SEARCH,
     REFERRER_SOCIAL,
+    SEARCH_EVENT,
     SEARCH_HOST_PATTERN,
     SOCIAL_HOST_PATTERN,
+    SUPPORT_PATH_PREFIXES,
     clickstream_feature_fields,
+    lookback_days,
 )
 
 # Columns sessionize() adds to every event.
@@ -127,6 +133,22 @@ def referrer_class_column(host: Column) -> Column:
     )
 
 
+def path_in_column(path: Column, prefixes: tuple[str, ...]) -> Column:
+    """The same test as :func:`platform_core.schemas.features.path_in` (null path: false)."""
+    return F.coalesce(
+        reduce(lambda a, b: a | b, [(path == p) | path.startswith(p + "/") for p in prefixes]), F.lit(False)
+    )
+
+
+def page_class_flags() -> tuple[Column, Column]:
+    """Whether an event is a support page view, and whether a plans page view, as
+    :func:`platform_core.schemas.features.page_class` decides (support first)."""
+    view = F.col("event_type") == PAGE_VIEW_EVENT
+    support = view & path_in_column(F.col("request.path"), SUPPORT_PATH_PREFIXES)
+    plans = view & ~support & path_in_column(F.col("request.path"), PLANS_PATH_PREFIXES)
+    return support, plans
+
+
 def _count_if(condition: Column) -> Column:
     return F.sum(F.when(condition, 1).otherwise(0))
 
@@ -141,6 +163,7 @@ def _session_table(sessions_df: DataFrame, as_of_micros: int, horizon_days: int)
     t = F.unix_micros(F.col("event_time"))
     lower = as_of_micros - horizon_days * MICROS_PER_DAY
     events = sessions_df.filter(F.col("user_id").isNotNull() & (t <= as_of_micros) & (t > lower))
+    support, plans = page_class_flags()
     return events.groupBy("user_id", SESSION_KEY).agg(
         F.unix_micros(F.min(SESSION_START)).alias("start_us"),
         F.min(t).alias("first_us"),
@@ -149,6 +172,9 @@ def _session_table(sessions_df: DataFrame, as_of_micros: int, horizon_days: int)
         _count_if(F.col("ua_os").isin(*MOBILE_OS_FAMILIES)).alias("n_mobile"),
         _count_if(F.col("event_type") == PURCHASE_EVENT).alias("n_purchases"),
         _count_if(F.col("event_type") == ADD_TO_CART_EVENT).alias("n_carts"),
+        _count_if(support).alias("n_support"),
+        _count_if(plans).alias("n_plans"),
+        _count_if(F.col("event_type") == SEARCH_EVENT).alias("n_searches"),
         # How the user arrived: the referrer of the session's first event.
         F.min_by(referrer_class_column(F.col("referrer_host")), F.struct(t, F.col("event_id"))).alias("entry"),
     )
@@ -175,7 +201,19 @@ def _window_aggregates(window_days: int, as_of_micros: int) -> list[Column]:
         F.avg(when_inside((F.col("entry") == REFERRER_DIRECT).cast("double"))).alias(f"direct_share_{w}"),
         F.coalesce(F.sum(when_inside(F.col("n_carts"))), F.lit(0)).alias(f"add_to_cart_{w}"),
         F.coalesce(F.sum(when_inside(F.col("n_purchases"))), F.lit(0)).alias(f"purchases_{w}"),
+        F.coalesce(F.sum(when_inside(F.col("n_support"))), F.lit(0)).alias(f"support_views_{w}"),
+        F.coalesce(F.sum(when_inside(F.col("n_plans"))), F.lit(0)).alias(f"plans_views_{w}"),
+        F.coalesce(F.sum(when_inside(F.col("n_searches"))), F.lit(0)).alias(f"searches_{w}"),
     ]
+
+
+def _prior_window(window_days: int, as_of_micros: int) -> Column:
+    """Sessions started in the ``window_days`` before the last ``window_days``."""
+    span = window_days * MICROS_PER_DAY
+    start = F.col("start_us")
+    return _count_if((start > as_of_micros - 2 * span) & (start <= as_of_micros - span)).alias(
+        f"sessions_prior_{window_days}d"
+    )
 
 
 def _derived(window_days: int) -> dict[str, Column]:
@@ -187,6 +225,11 @@ def _derived(window_days: int) -> dict[str, Column]:
     }
 
 
+def _trend(window_days: int) -> dict[str, Column]:
+    w = f"{window_days}d"
+    return {f"session_change_{w}": F.col(f"sessions_{w}") - F.col(f"sessions_prior_{w}")}
+
+
 def user_clickstream_features(
     sessions_df: DataFrame,
     as_of: datetime,
@@ -196,21 +239,23 @@ def user_clickstream_features(
 
     ``sessions_df`` is the output of :func:`sessionize` (one row per event). Only events at or
     before ``as_of`` are used, so the result is the same whatever later data the input holds.
-    One row per user with a signed-in event in (as_of - max(windows), as_of]; ``event_time`` is
-    ``as_of``. Columns, in order: :func:`platform_core.schemas.features.clickstream_feature_fields`.
-    For exact results the input must reach ``max(windows)`` days plus the session gap before
-    ``as_of`` (the session that contains the window's first event may start that early).
+    One row per user with a signed-in event in (as_of - lookback_days(windows), as_of];
+    ``event_time`` is ``as_of``. Columns, in order:
+    :func:`platform_core.schemas.features.clickstream_feature_fields`. For exact results the input
+    must reach ``lookback_days(windows)`` plus the session gap before ``as_of`` (the session that
+    contains the lookback's first event may start that early).
     """
     fields = clickstream_feature_fields(windows)
     as_of_micros = to_micros(as_of)
-    horizon = max(windows)
-    per_session = _session_table(sessions_df, as_of_micros, horizon)
+    longest = max(windows)
+    per_session = _session_table(sessions_df, as_of_micros, lookback_days(windows))
     aggregates = [agg for w in windows for agg in _window_aggregates(w, as_of_micros)]
     per_user = per_session.groupBy("user_id").agg(
         *aggregates,
+        _prior_window(longest, as_of_micros),
         ((F.lit(as_of_micros) - F.max("last_us")) / MICROS_PER_DAY).alias("days_since_last_event"),
     )
-    derived = {name: column for w in windows for name, column in _derived(w).items()}
+    derived = {name: column for w in windows for name, column in _derived(w).items()} | _trend(longest)
     with_time = per_user.withColumn("event_time", instant_literal(as_of))
     return with_time.select(
         *[(derived.get(f.name, F.col(f.name))).cast(glue_type(f.type)).alias(f.name) for f in fields]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from platform_core.schemas.features import FeatureGroup, from_feature_record
@@ -43,6 +43,7 @@ class UserFeatures:
     user_id: str
     values: dict[str, Any]  # feature name -> JSON-ready value (None when absent)
     as_of: dict[str, datetime | None]  # group name -> its record's event_time (None: no record)
+    stale: tuple[str, ...] = ()  # groups whose record was too old: their features are absent
 
     @property
     def known(self) -> bool:
@@ -56,18 +57,30 @@ class UserFeatures:
         return {"user_id": self.user_id, **self.values}
 
 
-def read_user_features(store: OnlineStore, groups: Mapping[FeatureGroup, str], user_id: str) -> UserFeatures:
-    """Read every group; a group without a record contributes absent (None) features, exactly as
-    a label without an eligible snapshot does in the training set."""
+def read_user_features(
+    store: OnlineStore,
+    groups: Mapping[FeatureGroup, str],
+    user_id: str,
+    *,
+    now: datetime,
+    max_age: timedelta,
+) -> UserFeatures:
+    """Read every group; a group without a record, or with a record older than ``max_age`` at
+    ``now`` (``FeaturesConfig.max_feature_age_days``), contributes absent (None) features, exactly
+    as a label without an eligible snapshot does in the training set."""
     values: dict[str, Any] = {}
     as_of: dict[str, datetime | None] = {}
+    stale: list[str] = []
     for group, physical_name in groups.items():
         record = store.get_record(physical_name, user_id)
         typed = from_feature_record(group, record) if record else {}
-        as_of[group.name] = typed.get(group.event_time)
+        instant = as_of[group.name] = typed.get(group.event_time)
+        if instant is not None and instant < now - max_age:
+            stale.append(group.name)
+            typed = {}  # too old to describe the user now
         for name in group.value_names:
             values[name] = _json_ready(typed.get(name))
-    return UserFeatures(user_id=user_id, values=values, as_of=as_of)
+    return UserFeatures(user_id=user_id, values=values, as_of=as_of, stale=tuple(stale))
 
 
 def _json_ready(value: Any) -> Any:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
 from lambdas.inference_api import clients
@@ -58,6 +59,7 @@ def scorer() -> ChurnScorer:
             cache_seconds=settings.manifest_cache_seconds,
         ),
         capture=capture,
+        max_feature_age=timedelta(days=settings.max_feature_age_days),
     )
 
 

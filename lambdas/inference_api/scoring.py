@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -92,7 +92,9 @@ class ChurnScorer:
         deployed: DeployedModelSource,
         capture: CaptureSink | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        max_feature_age: timedelta = timedelta(days=8),
     ) -> None:
+        self._max_feature_age = max_feature_age
         self._store = store
         self._groups = groups
         self._endpoint = endpoint
@@ -102,14 +104,14 @@ class ChurnScorer:
 
     def score(self, user_id: str, inference_id: str) -> Scored | Fallback:
         model = self._deployed_model()
+        now = self._clock()
         try:
-            features = read_user_features(self._store, self._groups, user_id)
+            features = read_user_features(self._store, self._groups, user_id, now=now, max_age=self._max_feature_age)
         except (BotoCoreError, ClientError) as error:
             logger.warning("online features unavailable for %s: %s", inference_id, type(error).__name__)
             return self._fallback(user_id, "features_unavailable", model, {}, inference_id)
         if not features.known:
             raise UnknownUser(f"user {user_id!r} has no features in the online store")
-        now = self._clock()
         ages = features.ages_seconds(now)
         record = features.model_input()
         try:

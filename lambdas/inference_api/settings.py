@@ -27,6 +27,7 @@ class Settings:
     variant_name: str = "AllTraffic"  # VARIANT_NAME: only used in capture keys
     inference_timeout_ms: int = 1500  # INFERENCE_TIMEOUT_MS: read timeout of one endpoint call
     manifest_cache_seconds: int = 60  # MANIFEST_CACHE_SECONDS
+    max_feature_age_days: int = 8  # MAX_FEATURE_AGE_DAYS: older online records count as missing
     # CAPTURE_BUCKET: set when the endpoint cannot capture (serverless); the API then writes the
     # capture records itself, in SageMaker's format, under the same prefix.
     capture_bucket: str | None = None
@@ -38,8 +39,11 @@ class Settings:
             raise ValueError(f"missing environment variables: {', '.join(missing)}")
         timeout_ms = int(env.get("INFERENCE_TIMEOUT_MS", "1500"))
         cache_seconds = int(env.get("MANIFEST_CACHE_SECONDS", "60"))
-        if timeout_ms < 100 or cache_seconds < 0:
-            raise ValueError("INFERENCE_TIMEOUT_MS must be >= 100 and MANIFEST_CACHE_SECONDS >= 0")
+        max_age_days = int(env.get("MAX_FEATURE_AGE_DAYS", "8"))
+        if timeout_ms < 100 or cache_seconds < 0 or max_age_days < 1:
+            raise ValueError(
+                "INFERENCE_TIMEOUT_MS must be >= 100, MANIFEST_CACHE_SECONDS >= 0 and MAX_FEATURE_AGE_DAYS >= 1"
+            )
         return cls(
             endpoint_name=env["ENDPOINT_NAME"],
             manifest_parameter=env["MANIFEST_PARAMETER"],
@@ -47,6 +51,7 @@ class Settings:
             variant_name=env.get("VARIANT_NAME") or "AllTraffic",
             inference_timeout_ms=timeout_ms,
             manifest_cache_seconds=cache_seconds,
+            max_feature_age_days=max_age_days,
             capture_bucket=env.get("CAPTURE_BUCKET") or None,
         )
 
@@ -68,6 +73,7 @@ def environment(config: PlatformConfig, *, feature_groups: Mapping[str, str], ca
         "MANIFEST_PARAMETER": names.serving_manifest_parameter,
         "INFERENCE_TIMEOUT_MS": str(config.serving.inference_timeout_ms),
         "MANIFEST_CACHE_SECONDS": str(config.serving.manifest_cache_seconds),
+        "MAX_FEATURE_AGE_DAYS": str(config.features.max_feature_age_days),
         **{variable: feature_groups[group] for group, variable in FEATURE_GROUP_VARIABLES.items()},
     }
     if config.serving.serverless:

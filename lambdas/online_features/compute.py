@@ -19,12 +19,16 @@ from platform_core.schemas.features import (
     CLICKSTREAM_WINDOWS_DAYS,
     DEFAULT_SESSION_GAP_MINUTES,
     EVENT_TIME,
+    PAGE_PLANS,
+    PAGE_SUPPORT,
     PURCHASE_EVENT,
     RECORD_IDENTIFIER,
     REFERRER_DIRECT,
     REFERRER_SEARCH,
     REFERRER_SOCIAL,
+    SEARCH_EVENT,
     clickstream_feature_fields,
+    lookback_days,
 )
 
 MS_PER_MINUTE = 60_000
@@ -33,9 +37,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def horizon_ms(windows: Sequence[int], gap_minutes: int) -> int:
-    """How far before as_of events still matter: the longest window plus one session gap (the
-    session holding the window's first event may have started up to a gap earlier)."""
-    return max(windows) * MS_PER_DAY + gap_minutes * MS_PER_MINUTE
+    """How far before as_of events still matter: the lookback plus one session gap (the session
+    holding the lookback's first event may have started up to a gap earlier)."""
+    return lookback_days(tuple(windows)) * MS_PER_DAY + gap_minutes * MS_PER_MINUTE
 
 
 def ms_to_datetime(ms: int) -> datetime:
@@ -51,6 +55,9 @@ class Session:
     mobile: int
     purchases: int
     carts: int
+    support: int
+    plans: int
+    searches: int
     entry: str  # referrer class of the session's first event
 
 
@@ -68,8 +75,8 @@ def sessions_of(events: Iterable[FeatureEvent], gap_minutes: int) -> list[list[F
 
 
 def _summaries(events: Iterable[FeatureEvent], as_of_ms: int, windows: Sequence[int], gap: int) -> list[Session]:
-    """Sessions with an event in (as_of - max(windows), as_of], counting events in that range."""
-    lower = as_of_ms - max(windows) * MS_PER_DAY
+    """Sessions with an event in (as_of - lookback, as_of], counting events in that range."""
+    lower = as_of_ms - lookback_days(tuple(windows)) * MS_PER_DAY
     out = []
     for session in sessions_of((e for e in events if e.time_ms <= as_of_ms), gap):
         kept = [e for e in session if e.time_ms > lower]
@@ -84,6 +91,9 @@ def _summaries(events: Iterable[FeatureEvent], as_of_ms: int, windows: Sequence[
                 mobile=sum(e.mobile for e in kept),
                 purchases=sum(e.event_type == PURCHASE_EVENT for e in kept),
                 carts=sum(e.event_type == ADD_TO_CART_EVENT for e in kept),
+                support=sum(e.page == PAGE_SUPPORT for e in kept),
+                plans=sum(e.page == PAGE_PLANS for e in kept),
+                searches=sum(e.event_type == SEARCH_EVENT for e in kept),
                 entry=session[0].referrer,
             )
         )
@@ -121,6 +131,23 @@ def _window(sessions: Sequence[Session], as_of_ms: int, days: int) -> dict[str, 
     }
 
 
+def _intent(sessions: Sequence[Session], as_of_ms: int, days: int) -> dict[str, Any]:
+    inside = [s for s in sessions if s.start_ms > as_of_ms - days * MS_PER_DAY]
+    w = f"{days}d"
+    return {
+        f"support_views_{w}": sum(s.support for s in inside),
+        f"plans_views_{w}": sum(s.plans for s in inside),
+        f"searches_{w}": sum(s.searches for s in inside),
+    }
+
+
+def _trend(sessions: Sequence[Session], as_of_ms: int, days: int) -> dict[str, Any]:
+    span = days * MS_PER_DAY
+    recent = sum(1 for s in sessions if s.start_ms > as_of_ms - span)
+    prior = sum(1 for s in sessions if as_of_ms - 2 * span < s.start_ms <= as_of_ms - span)
+    return {f"sessions_prior_{days}d": prior, f"session_change_{days}d": recent - prior}
+
+
 def clickstream_features(
     user_id: str,
     events: Iterable[FeatureEvent],
@@ -139,6 +166,9 @@ def clickstream_features(
     for days in windows:
         values.update(_window(sessions, as_of_ms, days))
     values["days_since_last_event"] = (as_of_ms - max(s.last_ms for s in sessions)) / MS_PER_DAY
+    for days in windows:
+        values.update(_intent(sessions, as_of_ms, days))
+    values.update(_trend(sessions, as_of_ms, max(windows)))
     # Same names, same order as the feature group: a drift between the two paths fails here.
     names = [f.name for f in clickstream_feature_fields(tuple(windows))]
     if list(values) != names:

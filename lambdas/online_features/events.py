@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from platform_core.enrich import referrer_host, user_agent_info
-from platform_core.schemas.features import is_mobile_os, referrer_class
+from platform_core.schemas.features import is_mobile_os, page_class, referrer_class
 from platform_core.validation import Rejection, parse_clickstream_event
 
 
@@ -34,6 +34,7 @@ class FeatureEvent:
     event_type: str
     mobile: bool
     referrer: str  # referrer class: search | social | direct | other
+    page: str | None = None  # page class of a page view: support | plans | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,5 +60,6 @@ def parse_event(data: bytes, now_ms: int) -> ParsedEvent:
             event_type=fields["event_type"],
             mobile=is_mobile_os(os_family),
             referrer=referrer_class(host),
+            page=page_class(fields["event_type"], (fields["request"] or {}).get("path")),
         ),
     )

@@ -82,13 +82,25 @@ class UserState:
 
 
 def encode_events(events: Iterable[FeatureEvent]) -> bytes:
-    rows = [[e.event_id, e.time_ms, e.event_type, int(e.mobile), e.referrer] for e in events]
+    rows = [[e.event_id, e.time_ms, e.event_type, int(e.mobile), e.referrer, e.page] for e in events]
     return zlib.compress(json.dumps(rows, separators=(",", ":")).encode(), 6)
 
 
 def decode_events(blob: bytes) -> list[FeatureEvent]:
+    """Events of a stored state. Items written before the page class existed have five columns:
+    their events read as no support or plans page (a lower bound until they age out)."""
     rows = json.loads(zlib.decompress(blob))
-    return [FeatureEvent(event_id=r[0], time_ms=r[1], event_type=r[2], mobile=bool(r[3]), referrer=r[4]) for r in rows]
+    return [
+        FeatureEvent(
+            event_id=r[0],
+            time_ms=r[1],
+            event_type=r[2],
+            mobile=bool(r[3]),
+            referrer=r[4],
+            page=r[5] if len(r) > 5 else None,
+        )
+        for r in rows
+    ]
 
 
 class StateStore(Protocol):

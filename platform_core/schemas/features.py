@@ -7,7 +7,8 @@ features are *as of*; the point-in-time join compares label cutoffs with it).
 
 Also here, because the Spark job (as column expressions) and the online path (as plain Python)
 must classify events the same way: which operating systems count as mobile, which referrer hosts
-count as search engines or social networks, and which event types are purchase signals.
+count as search engines or social networks, which event types are purchase signals, and which
+pages are help (support) and plans (pricing) pages.
 
 SageMaker Feature Store knows three types: ``Integral``, ``Fractional`` and ``String``. Integers
 map to ``Integral``, doubles to ``Fractional``; timestamps travel as ISO-8601 strings
@@ -41,6 +42,22 @@ CLICKSTREAM_WINDOWS_DAYS: tuple[int, ...] = (7, 30)
 
 PURCHASE_EVENT = "purchase"
 ADD_TO_CART_EVENT = "add_to_cart"
+SEARCH_EVENT = "search"
+PAGE_VIEW_EVENT = "page_view"
+
+# Page classes of a page view, by ``request.path``. A path is in a class when it equals one of the
+# class's prefixes or continues one with "/" ("/help" holds "/help" and "/help/billing", not
+# "/helpful"). Paths are compared as sent: no case folding and no regular expression, so that
+# Spark and Python cannot disagree on an unusual path. Support pages come first: a path that is in
+# both classes is a support page.
+PAGE_SUPPORT = "support"
+PAGE_PLANS = "plans"
+SUPPORT_PATH_PREFIXES: tuple[str, ...] = ("/help", "/support", "/contact", "/account/cancel")
+PLANS_PATH_PREFIXES: tuple[str, ...] = ("/plans", "/pricing", "/account/change-plan")
+PAGE_CLASSES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (PAGE_SUPPORT, SUPPORT_PATH_PREFIXES),
+    (PAGE_PLANS, PLANS_PATH_PREFIXES),
+)
 
 # ua-parser OS families of phones and tablets. The OS is a cleaner signal than the device family:
 # ua-parser reports desktops as device "Other" or "Mac", and tablets run these systems too.
@@ -88,6 +105,20 @@ def referrer_class(referrer_host: str | None) -> str:
 
 def is_mobile_os(os_family: str | None) -> bool:
     return os_family in MOBILE_OS_FAMILIES
+
+
+def path_in(path: str, prefixes: tuple[str, ...]) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in prefixes)
+
+
+def page_class(event_type: str, path: str | None) -> str | None:
+    """``support`` or ``plans`` for a page view of such a page, else None (see PAGE_CLASSES)."""
+    if event_type != PAGE_VIEW_EVENT or path is None:
+        return None
+    for name, prefixes in PAGE_CLASSES:
+        if path_in(path, prefixes):
+            return name
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,11 +229,35 @@ def clickstream_window_features(window_days: int) -> tuple[Field, ...]:
     )
 
 
+def clickstream_intent_features(window_days: int) -> tuple[Field, ...]:
+    """What a user looked for in a window: help pages, plans pages and searches (the signals of
+    dissatisfaction and price sensitivity that come before a cancellation)."""
+    w = f"{window_days}d"
+    span = f"sessions started in the last {window_days} days"
+    return (
+        Field(f"support_views_{w}", Primitive.LONG, doc=f"page views of support pages (SUPPORT_PATH_PREFIXES), {span}"),
+        Field(f"plans_views_{w}", Primitive.LONG, doc=f"page views of plans pages (PLANS_PATH_PREFIXES), {span}"),
+        Field(f"searches_{w}", Primitive.LONG, doc=f"search events in {span}"),
+    )
+
+
+def lookback_days(windows: tuple[int, ...]) -> int:
+    """How far back a user's sessions count: the longest window and the one before it (the trend
+    compares them). A user with a signed-in event in this span has a row."""
+    return 2 * max(windows)
+
+
 def clickstream_feature_fields(windows: tuple[int, ...] = CLICKSTREAM_WINDOWS_DAYS) -> tuple[Field, ...]:
-    """All fields of the user clickstream group for the given windows, in output column order."""
+    """All fields of the user clickstream group for the given windows, in output column order.
+
+    Append-only: a Feature Store group can gain features but never lose or reorder them, so new
+    features go at the end (``tests/features/test_feature_definitions.py`` pins the order).
+    """
     if not windows or any(w <= 0 for w in windows) or len(set(windows)) != len(windows):
         raise ValueError(f"windows must be distinct positive day counts, got {windows!r}")
     per_window = tuple(f for w in windows for f in clickstream_window_features(w))
+    intent = tuple(f for w in windows for f in clickstream_intent_features(w))
+    longest = max(windows)
     return (
         _USER_ID,
         _EVENT_TIME,
@@ -210,7 +265,18 @@ def clickstream_feature_fields(windows: tuple[int, ...] = CLICKSTREAM_WINDOWS_DA
         Field(
             "days_since_last_event",
             Primitive.DOUBLE,
-            doc=f"days from the last event to as_of, within the last {max(windows)} days (else null)",
+            doc=f"days from the last event to as_of, within the last {lookback_days(windows)} days (else no row)",
+        ),
+        *intent,
+        Field(
+            f"sessions_prior_{longest}d",
+            Primitive.LONG,
+            doc=f"sessions started in the {longest} days before the last {longest} days",
+        ),
+        Field(
+            f"session_change_{longest}d",
+            Primitive.LONG,
+            doc=f"sessions_{longest}d minus sessions_prior_{longest}d: a user slowing down before a cancellation",
         ),
     )
 

@@ -94,6 +94,7 @@ class FeatureJobs(Construct):
             arguments={
                 "--curated_bucket": curated.bucket_name,
                 "--lead_days": str(platform.features.label_lead_days),
+                "--max_feature_age_days": str(platform.features.max_feature_age_days),
             },
             reads={curated: [CHURN_LABELS_PREFIX, USER_CLICKSTREAM.snapshot_prefix, USER_SUBSCRIPTION.snapshot_prefix]},
             writes=[TRAINING_SET_PREFIX],

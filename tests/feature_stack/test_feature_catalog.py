@@ -80,7 +80,7 @@ def test_training_set_table_matches_what_the_job_writes(spark):
         for group in (USER_CLICKSTREAM, USER_SUBSCRIPTION)
     }
     # When the job's own join builds the training set
-    written = build(labels, snapshots, lead=timedelta(days=7))
+    written = build(labels, snapshots, lead=timedelta(days=7), max_age=timedelta(days=8))
     # Then the Glue table describes exactly its columns and types
     assert [(f.name, f.dataType.simpleString()) for f in written.schema.fields] == [
         (c["name"], c["type"]) for c in glue_columns(training_set_schema())

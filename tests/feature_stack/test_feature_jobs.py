@@ -88,6 +88,10 @@ def test_job_arguments_name_the_lake_buckets_and_the_session_gap(dev):
     assert "mlp-dev-raw-" in str(clickstream["--lake_bucket"])
     for script in JOBS:
         assert "mlp-dev-curated-" in str(_job(dev, script)["DefaultArguments"]["--curated_bucket"])
+    features = load_config("dev").features
+    training = _job(dev, "training_set")["DefaultArguments"]
+    assert training["--lead_days"] == str(features.label_lead_days)
+    assert training["--max_feature_age_days"] == str(features.max_feature_age_days)
 
 
 def test_the_packages_zip_is_one_asset_with_the_same_hash_in_every_synth():

@@ -20,6 +20,7 @@ def producer_event(
     session_id: str = "s1",
     user_agent: str | None = None,
     referrer: str | None = None,
+    path: str = "/",
 ) -> dict[str, Any]:
     """A clickstream event as a producer sends it (ISO-8601 event time with zone)."""
     return {
@@ -31,7 +32,7 @@ def producer_event(
         "user_agent": user_agent,
         "ip": "203.0.113.7",
         "referrer": referrer,
-        "request": {"method": "GET", "path": "/", "query": None, "status": 200, "latency_ms": 12.5},
+        "request": {"method": "GET", "path": path, "query": None, "status": 200, "latency_ms": 12.5},
         "properties": {},
     }
 

@@ -118,7 +118,28 @@ def _feature_rows() -> list[dict[str, Any]]:
         # user d: a session starting exactly 7 days before as_of (outside 7d), one exactly at as_of
         raw_row("d1", t(7), user_id="d"),
         raw_row("d2", t(0), user_id="d"),
+        # user e: what they looked at. 3 days ago: help twice, plans once, a search, a click on a
+        # help link (not a page view) and paths that only look like help pages; 45 days ago (the
+        # prior 30 days): a plans page; 61 days ago: outside the 60-day lookback
+        raw_row("e1", t(3), user_id="e", request=_request("/help")),
+        raw_row("e2", t(3, 1), user_id="e", request=_request("/help/cancel-subscription")),
+        raw_row("e3", t(3, 2), user_id="e", request=_request("/plans")),
+        raw_row("e4", t(3, 3), user_id="e", event_type="search", request=_request("/search")),
+        raw_row("e5", t(3, 4), user_id="e", event_type="click", request=_request("/help")),
+        raw_row("e6", t(3, 5), user_id="e", request=_request("/helpful-tips")),
+        raw_row("e7", t(3, 6), user_id="e", request=_request("/HELP")),
+        raw_row("e8", t(45), user_id="e", request=_request("/account/change-plan")),
+        raw_row("e9", t(61), user_id="e", request=_request("/help")),
+        # user f: one session 50 days ago, so the row shows a user who went quiet; user g:
+        # only 61 days ago, outside the lookback: no row
+        raw_row("f1", t(50), user_id="f"),
+        raw_row("f2", t(50, 5), user_id="f"),
+        raw_row("g1", t(61), user_id="g"),
     ]
+
+
+def _request(path: str) -> dict[str, Any]:
+    return {"method": "GET", "path": path, "query": None, "status": 200, "latency_ms": 10.0}
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +150,8 @@ def features(spark: Any) -> dict[str, dict[str, Any]]:
     return {r.user_id: r.asDict() for r in df.collect()}
 
 
-def test_one_row_per_user_active_in_the_longest_window(features: dict[str, dict[str, Any]]) -> None:
-    assert sorted(features) == ["a", "b", "d"]
+def test_one_row_per_user_active_in_the_lookback(features: dict[str, dict[str, Any]]) -> None:
+    assert sorted(features) == ["a", "b", "d", "e", "f"]
     assert {_utc(r["event_time"]) for r in features.values()} == {AS_OF}
 
 
@@ -172,6 +193,26 @@ def test_sessions_count_in_the_window_they_started_in(features: dict[str, dict[s
     d = features["d"]
     assert (d["sessions_7d"], d["sessions_30d"]) == (1, 2)
     assert d["days_since_last_event"] == 0.0
+
+
+def test_support_and_plans_views_and_searches(features: dict[str, dict[str, Any]]) -> None:
+    e = features["e"]
+    # Whole path segments of page views only: /helpful-tips, /HELP and the click do not count
+    assert (e["support_views_7d"], e["plans_views_7d"], e["searches_7d"]) == (2, 1, 1)
+    # The plans page 45 days ago is in the prior window, not in the last 30 days
+    assert (e["support_views_30d"], e["plans_views_30d"], e["searches_30d"]) == (2, 1, 1)
+    assert features["a"]["support_views_30d"] == 0
+
+
+def test_the_trend_compares_the_last_thirty_days_with_the_thirty_before(features: dict[str, dict[str, Any]]) -> None:
+    # a: three sessions in the last 30 days, one 40 days ago; e: one and one (61 days is outside)
+    assert (features["a"]["sessions_prior_30d"], features["a"]["session_change_30d"]) == (1, 2)
+    assert (features["e"]["sessions_prior_30d"], features["e"]["session_change_30d"]) == (1, 0)
+    # f went quiet: no recent session, one before; the row says so instead of being absent
+    f = features["f"]
+    assert (f["sessions_30d"], f["sessions_prior_30d"], f["session_change_30d"]) == (0, 1, -1)
+    assert f["days_since_last_event"] == pytest.approx(50 - 5 / 1440)
+    assert f["events_per_session_30d"] is None
 
 
 def test_windows_are_configurable(spark: Any) -> None:

@@ -16,6 +16,7 @@ from platform_core.schemas.features import (
     feature_definitions,
     from_feature_record,
     is_mobile_os,
+    page_class,
     referrer_class,
     to_feature_record,
 )
@@ -45,7 +46,72 @@ def test_groups_are_keyed_by_a_string_user_id_and_an_event_time() -> None:
         assert group.snapshot_prefix.startswith("curated/features/")
     # No feature name is shared between groups, so the training set can hold both
     assert not set(USER_CLICKSTREAM.value_names) & set(USER_SUBSCRIPTION.value_names)
-    assert len(USER_CLICKSTREAM.value_names) == 2 * 12 + 1
+    # 12 per window, days since the last event, 3 intent counts per window, the 30-day trend
+    assert len(USER_CLICKSTREAM.value_names) == 2 * 12 + 1 + 2 * 3 + 2
+
+
+# The user-clickstream group as first published. Feature Store can add features to a group
+# (UpdateFeatureGroup FeatureAdditions) but never remove or reorder them: a change here would need a
+# new group and a backfill, so new features may only be appended.
+FIRST_PUBLISHED_CLICKSTREAM = (
+    "user_id",
+    "event_time",
+    *[
+        f"{name}_{w}d"
+        for w in (7, 30)
+        for name in (
+            "sessions",
+            "events",
+            "events_per_session",
+            "mean_session_seconds",
+            "bounce_rate",
+            "mobile_share",
+            "search_share",
+            "social_share",
+            "direct_share",
+            "add_to_cart",
+            "purchases",
+            "cart_to_purchase",
+        )
+    ],
+    "days_since_last_event",
+)
+
+
+def test_published_features_are_only_ever_appended_to() -> None:
+    names = USER_CLICKSTREAM.feature_names
+    assert names[: len(FIRST_PUBLISHED_CLICKSTREAM)] == FIRST_PUBLISHED_CLICKSTREAM
+    assert names[len(FIRST_PUBLISHED_CLICKSTREAM) :] == (
+        "support_views_7d",
+        "plans_views_7d",
+        "searches_7d",
+        "support_views_30d",
+        "plans_views_30d",
+        "searches_30d",
+        "sessions_prior_30d",
+        "session_change_30d",
+    )
+
+
+@pytest.mark.parametrize(
+    ("event_type", "path", "expected"),
+    [
+        ("page_view", "/help", "support"),
+        ("page_view", "/help/billing", "support"),
+        ("page_view", "/account/cancel", "support"),
+        ("page_view", "/account/cancel/confirm", "support"),
+        ("page_view", "/helpful-tips", None),  # a prefix must end at a "/"
+        ("page_view", "/HELP", None),  # paths are compared as sent
+        ("page_view", "/plans", "plans"),
+        ("page_view", "/account/change-plan", "plans"),
+        ("page_view", "/account", None),
+        ("page_view", None, None),
+        ("click", "/help", None),  # only page views are page visits
+        ("search", "/plans", None),
+    ],
+)
+def test_page_classes_match_whole_path_segments(event_type: str, path: str | None, expected: str | None) -> None:
+    assert page_class(event_type, path) == expected
 
 
 def test_a_group_without_its_keys_or_with_repeated_names_is_refused() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from glue_jobs import clickstream_features, subscription_features, training_set
+from platform_core.config import FeaturesConfig
 from platform_core.schemas.features import USER_CLICKSTREAM, USER_SUBSCRIPTION
 from platform_core.schemas.training import TRAINING_LABEL
 from tests.features.conftest import HISTORY_DDL, LABELS_DDL, history_row, raw_df, raw_row
@@ -63,6 +64,7 @@ def test_jobs_write_snapshots_and_a_point_in_time_training_set(spark: Any, tmp_p
         subscription_path=str(curated / "subs"),
         output_path=str(curated / "training"),
         lead=timedelta(0),
+        max_age=timedelta(days=FeaturesConfig().max_feature_age_days),
     ) == {"training_rows": 1}
 
     # Then the training set is the training pipeline's table: key, cutoff, label, then every feature

@@ -40,19 +40,33 @@ REFERRERS = {
     None: None,
 }
 TYPES = ["page_view"] * 6 + ["click", "search", "add_to_cart", "add_to_cart", "purchase", "sign_in"]
+# Support and plans pages, and paths that only look like them (a prefix ends at "/"; case counts).
+PATHS = [
+    "/",
+    "/browse",
+    "/help",
+    "/help/billing",
+    "/helpful",
+    "/HELP",
+    "/account/cancel",
+    "/plans",
+    "/pricing/x",
+    "/account",
+]
 ENDS = (datetime(2024, 3, 10, 9, 0, tzinfo=UTC), datetime(2024, 3, 11, 0, 10, tzinfo=UTC))
 GROUP = "user-clickstream"
 
 
 def _events(rng: random.Random) -> list[dict[str, Any]]:
-    """Sessions of 8 users over 40 days before one of two end instants (the last event of each
-    user is at its end), with gaps around the 30-minute threshold and sessions across midnight."""
+    """Sessions of 8 users over 70 days before one of two end instants (the last event of each
+    user is at its end), with gaps around the 30-minute threshold, sessions across midnight and
+    sessions on both sides of the 60-day lookback."""
     events: list[dict[str, Any]] = []
     for u in range(8):
         user = f"user-{u}"
         end = ENDS[u % 2]
         for s in range(rng.randint(3, 12)):
-            t = end - timedelta(days=rng.uniform(0.02, 40))
+            t = end - timedelta(days=rng.uniform(0.02, 70))
             agent = rng.choice(list(AGENTS))
             referrer = rng.choice(list(REFERRERS))
             for i in range(rng.randint(1, 6)):
@@ -67,6 +81,7 @@ def _events(rng: random.Random) -> list[dict[str, Any]]:
                         session_id=f"{user}-cookie-{s}",
                         user_agent=agent,
                         referrer=referrer if i == 0 else "https://shop.example/cart",
+                        path=rng.choice(PATHS),
                     )
                 )
                 t += timedelta(minutes=rng.choice([0.5, 3, 12, 29, 30, 31, 45]))
@@ -85,6 +100,7 @@ def _lake_row(event: dict[str, Any], ingested_at: datetime) -> dict[str, Any]:
         ua_os=AGENTS[event["user_agent"]],
         referrer_host=REFERRERS.get(event["referrer"], "shop.example"),
         ingested_at=ingested_at,
+        request=event["request"],
     )
 
 

@@ -20,6 +20,7 @@ from glue_jobs.clickstream_features import spark_ddl
 from pipelines import preprocess
 from pipelines.feature_transform import FittedTransform
 from pipelines.tables import KEY, LABEL, TIME, read_table
+from platform_core.config import FeaturesConfig
 from platform_core.schema import Field, Primitive
 from platform_core.schemas.cdc import CHURN_LABEL
 from platform_core.schemas.features import (
@@ -97,6 +98,7 @@ def written(spark: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
         subscription_path=str(root / USER_SUBSCRIPTION.name),
         output_path=str(root / "training_set"),
         lead=timedelta(days=LEAD_DAYS),
+        max_age=timedelta(days=FeaturesConfig().max_feature_age_days),
     )
     assert counts == {"training_rows": DAYS * USERS}
     return root / "training_set", expected

@@ -104,6 +104,11 @@ def _records() -> InMemoryFeatureStore:
     store.put_record(GROUPS[USER_SUBSCRIPTION.name], to_feature_record(USER_SUBSCRIPTION, subscription))
     clicks = {"user_id": "u-0001", "event_time": now - timedelta(minutes=5), "sessions_7d": 3, "events_7d": 40}
     store.put_record(GROUPS[USER_CLICKSTREAM.name], to_feature_record(USER_CLICKSTREAM, clicks))
+    # u-0002 went quiet 20 days ago: the online clickstream record still says what they did then
+    subscription.update(user_id="u-0002")
+    store.put_record(GROUPS[USER_SUBSCRIPTION.name], to_feature_record(USER_SUBSCRIPTION, subscription))
+    quiet = {"user_id": "u-0002", "event_time": now - timedelta(days=20), "sessions_7d": 9, "events_7d": 80}
+    store.put_record(GROUPS[USER_CLICKSTREAM.name], to_feature_record(USER_CLICKSTREAM, quiet))
     return store
 
 
@@ -214,6 +219,21 @@ def test_dev_captures_the_exchange_in_sagemakers_format(api: Endpoint) -> None:
     answer = json.loads(line["captureData"]["endpointOutput"]["data"])
     assert answer["user_ids"] == ["u-0001"]
     assert json.loads(line["captureData"]["endpointInput"]["data"])["user_id"] == "u-0001"
+
+
+def test_a_record_older_than_the_maximum_age_is_not_sent_to_the_model(api: Endpoint) -> None:
+    # Given u-0002, whose clickstream record is 20 days old (older than max_feature_age_days, 8)
+    # When a client asks for the user's churn score
+    status, body, _ = _call(_get("u-0002"))
+
+    # Then the model scores without those features, as training saw users without a fresh snapshot
+    assert status == 200 and body["fallback"] is False
+    (sent,) = api.bodies
+    assert sent["plan"] == "premium"
+    assert sent["sessions_7d"] is None and sent["events_7d"] is None
+    assert "sessions_7d" in body["missing_features"]
+    # and the response still says how old the record was
+    assert 20 * 86400 - 60 < body["features_age_seconds"]["user-clickstream"] < 20 * 86400 + 60
 
 
 def test_an_unknown_user_is_404(api: Endpoint) -> None:
