@@ -129,6 +129,7 @@ HYPERPARAMETERS = (
     HyperparameterSpec("RegLambda", "reg_lambda", float),
     HyperparameterSpec("ScalePosWeight", "scale_pos_weight", float),
     HyperparameterSpec("Seed", "seed", int),
+    HyperparameterSpec("Refit", "refit", int),
 )
 
 

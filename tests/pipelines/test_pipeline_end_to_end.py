@@ -83,7 +83,7 @@ def test_training_leaves_a_complete_model_folder(run: Path) -> None:
     model = ChurnModel.load(run / "model")
     summary = json.loads((run / "output" / "training_summary.json").read_text())
     assert summary["model_version"] == model.version
-    labels = read_table(run / "train")["label"]
+    labels = pd.concat([read_table(run / split) for split in ("train", "validation")])["label"]
     assert model.metadata["scale_pos_weight"] == pytest.approx((labels == 0).sum() / (labels == 1).sum())
     assert model.metadata["hyperparameters"]["max_depth"] == 3
 

@@ -13,7 +13,9 @@ import pandas as pd
 import pytest
 
 from pipelines import train
+from pipelines.feature_transform import FittedTransform
 from pipelines.model import ChurnModel
+from pipelines.preprocess import TRANSFORM_FILE
 from pipelines.tables import read_table
 from tests.pipelines.conftest import free_port
 
@@ -34,7 +36,9 @@ def test_class_weight_is_negatives_per_positive(small_splits: Path, small_model:
     labels = read_table(small_splits / "train")["label"].to_numpy()
     expected = (labels == 0).sum() / (labels == 1).sum()
     assert train.class_weight(labels, distributed=False) == pytest.approx(expected)
-    assert small_model.metadata["scale_pos_weight"] == pytest.approx(expected)
+    # The final booster is refitted on train + validation, weighted by the classes of both
+    both = pd.concat([read_table(small_splits / split) for split in ("train", "validation")])["label"].to_numpy()
+    assert small_model.metadata["scale_pos_weight"] == pytest.approx((both == 0).sum() / (both == 1).sum())
     with pytest.raises(ValueError, match="single class"):
         train.class_weight(np.zeros(10), distributed=False)
 
@@ -58,6 +62,27 @@ def test_model_folder_is_self_describing(small_model_dir: Path, small_model: Chu
     assert metadata["score_offset"] == pytest.approx(-np.log(metadata["scale_pos_weight"]))
     # the version is a content hash: reloading gives the same one
     assert ChurnModel.load(small_model_dir).version == small_model.version == metadata["model_version"]
+
+
+def test_the_final_model_is_refitted_on_train_and_validation_unless_told_not_to(small_splits: Path) -> None:
+    transform = FittedTransform.load(small_splits / "transform" / TRANSFORM_FILE)
+    runs = {
+        refit: train.train(
+            train_dir=small_splits / "train",
+            validation_dir=small_splits / "validation",
+            transform=transform,
+            hyperparameters=train.Hyperparameters(num_round=60, early_stopping_rounds=20, nthread=1, refit=refit),
+        )
+        for refit in (0, 1)
+    }
+    (kept, kept_summary), (refitted, refitted_summary) = runs[0], runs[1]
+    best = kept_summary["best_iteration"]
+    # Without refit: the early-stopped booster, best + 1 rounds
+    assert kept.booster.num_boosted_rounds() == best + 1 and kept_summary["refit_rounds"] is None
+    # With refit: rounds scaled by the rows added, and a different model
+    rows, added = refitted_summary["train_rows"], refitted_summary["validation_rows"]
+    assert refitted.booster.num_boosted_rounds() == max(1, round((best + 1) * (rows + added) / rows))
+    assert refitted.version != kept.version
 
 
 @pytest.mark.slow
@@ -93,8 +118,13 @@ def test_two_workers_train_one_model(small_splits: Path, tmp_path: Path) -> None
     summary = json.loads((tmp_path / "out0" / "training_summary.json").read_text())
     assert summary["hosts"] == 2
     assert summary["train_rows"] == len(table.iloc[0::2])
-    labels = table["label"].to_numpy()
+    # The refit counts the validation rows once (the first host adds them), both shards' train rows
+    validation = read_table(small_splits / "validation")
+    labels = np.concatenate([table["label"].to_numpy(), validation["label"].to_numpy()])
     assert summary["scale_pos_weight"] == pytest.approx((labels == 0).sum() / (labels == 1).sum())
+    assert summary["refit_rounds"] == max(
+        1, round((summary["best_iteration"] + 1) * (len(table) + len(validation)) / len(table))
+    )
     assert not (tmp_path / "model1").exists()
     model = ChurnModel.load(tmp_path / "model0")
     assert all(model.version in log for log in logs)  # both hosts built the very same trees
