@@ -11,6 +11,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from local_runtime.inputs import DEMO_EVENTS_PER_USER
 from local_runtime.run import DemoOptions, run_demo
 
 
@@ -27,6 +28,12 @@ def parse_args(argv: list[str]) -> DemoOptions:
     parser.add_argument("--users", type=int, default=1000, help="generated users when no files are given")
     parser.add_argument("--months", type=int, default=6, help="months of generated history")
     parser.add_argument("--seed", type=int, default=7, help="seed of the generated data")
+    parser.add_argument(
+        "--events-per-user",
+        type=float,
+        default=DEMO_EVENTS_PER_USER,
+        help=f"generated signed-in clickstream events per user over the window (default {DEMO_EVENTS_PER_USER:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     args = parser.parse_args(argv)
     for path in (args.clickstream, args.cdc):
@@ -40,6 +47,7 @@ def parse_args(argv: list[str]) -> DemoOptions:
         users=args.users,
         months=args.months,
         seed=args.seed,
+        events_per_user=args.events_per_user,
         quiet=args.quiet,
     )
 

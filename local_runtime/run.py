@@ -20,7 +20,7 @@ from local_runtime import (
 )
 from local_runtime.context import Progress, RunContext
 from local_runtime.embedded_aws import embedded_aws
-from local_runtime.inputs import demo_inputs
+from local_runtime.inputs import DEMO_EVENTS_PER_USER, demo_inputs
 from local_runtime.provision import provision
 from local_runtime.report import write_report
 from local_runtime.summary import cdc_summary, clickstream_summary, parquet_rows
@@ -36,6 +36,7 @@ class DemoOptions:
     users: int = 1000
     months: int = 6
     seed: int = 7
+    events_per_user: float = DEMO_EVENTS_PER_USER
     quiet: bool = False
 
 
@@ -59,6 +60,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
         clickstream_file=options.clickstream_file,
         cdc_file=options.cdc_file,
         lead_days=config.features.label_lead_days,
+        events_per_user=options.events_per_user,
     )
     progress.say(
         "inputs",
@@ -79,20 +81,21 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             glue = _stage("glue jobs", lambda: spark_stage.run(ctx, spark, cdc.snapshot_files))
             feature_store = _stage("feature store", lambda: feature_store_stage.run(ctx, spark))
             online = _stage("online features", lambda: online_features_stage.run(ctx, spark))
+            training = None
+            if glue.training_rows < MIN_TRAINING_ROWS:
+                ctx.skipped["model"] = f"only {glue.training_rows} labelled rows; training needs {MIN_TRAINING_ROWS}"
+            else:
+                truth = _truth(inputs.world) if inputs.world is not None and options.cdc_file is None else None
+                training = _stage("training", lambda: training_stage.run(ctx, truth=truth))
+            serving = None
+            if training is None or not training.approved:
+                ctx.skipped["serving"] = "no approved model"
+            else:
+                model_dir, test_dir = training.model_dir, training.test_dir
+                serving = _stage("serving", lambda: serving_stage.run(ctx, spark, model_dir, test_dir))
         finally:
             if owned:  # a session someone else started (a test run's) is theirs to stop
                 spark.stop()
-        training = None
-        if glue.training_rows < MIN_TRAINING_ROWS:
-            ctx.skipped["model"] = f"only {glue.training_rows} labelled rows; training needs {MIN_TRAINING_ROWS}"
-        else:
-            truth = _truth(inputs.world) if inputs.world is not None and options.cdc_file is None else None
-            training = _stage("training", lambda: training_stage.run(ctx, truth=truth))
-        serving = None
-        if training is None or not training.approved:
-            ctx.skipped["serving"] = "no approved model"
-        else:
-            serving = _stage("serving", lambda: serving_stage.run(ctx, training.model_dir, training.test_dir))
         ctx.summary["clickstream"] = clickstream_summary(options.out, len(inputs.clickstream.lines))
         ctx.summary["clickstream"]["injected_duplicates"] = inputs.clickstream.injected_duplicates
         ctx.summary["clickstream"]["injected_bad"] = inputs.clickstream.injected_bad
@@ -126,6 +129,7 @@ def run_demo(options: DemoOptions) -> dict[str, Any]:
             "p50_ms": serving.p50_ms if serving else None,
             "p99_ms": serving.p99_ms if serving else None,
             "labelled_feedback_rows": serving.labelled_rows if serving else 0,
+            "production_pr_auc": serving.production_pr_auc if serving else None,
         }
         ctx.summary["lost"] = ctx.summary["clickstream"]["lost"]
         ctx.write_summary()

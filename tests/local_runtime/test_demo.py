@@ -65,6 +65,10 @@ def test_lake_and_outputs_exist(demo):
         "cdc_transitions",
         "subscription_history",
         "video_segments",
+        "features",
+        "training_set",
+        "predictions",
+        "production_labelled",
     ):
         assert any((out / "lake" / dataset).rglob("*.parquet")), dataset
     assert any((out / "errors" / "clickstream").rglob("*.json*"))
@@ -78,3 +82,18 @@ def test_online_features_agree_with_the_spark_job(demo):
     assert features["online_users"] > 100
     assert features["online_offline_mismatches"] == 0
     assert not (out / "errors" / "features" / "online_offline_mismatches.jsonl").exists()
+
+
+def test_the_loop_closes_from_the_gate_to_the_feedback(demo):
+    out, summary = demo
+    # The model on the platform's own features passes the gate and is approved and served
+    model = summary["model"]
+    assert model["registered"] and model["approved"], model
+    assert 0.3 <= model["pr_auc"] <= model["oracle_pr_auc"]  # above the floor, never above the truth
+    serving = summary["serving"]
+    assert serving["requests"] > 0
+    # Every served prediction is about a held-out renewal, so the feedback job finds its label
+    assert serving["labelled_feedback_rows"] == serving["requests"]
+    captured = (out / "lake" / "serving_capture" / "capture.jsonl").read_text().splitlines()
+    assert len(captured) == serving["requests"]
+    assert json.loads(captured[0])["eventMetadata"]["inferenceTime"].endswith("Z")  # SageMaker's format
