@@ -190,7 +190,9 @@ class CollectorApi(Construct):
         self.api_key = self.api.add_api_key("ClientKey", description="Identifies collector clients for quotas")
         plan.add_api_key(self.api_key)
 
-        self.web_acl = regional_web_acl(self, metric_name="CollectorWebAcl", per_ip_limit=settings.burst_limit * 60)
+        self.web_acl = regional_web_acl(
+            self, metric_name="CollectorWebAcl", per_ip_limit=settings.burst_limit * 60, large_bodies=True
+        )
         # WAF requires the log group name to start with aws-waf-logs-.
         waf_logs = logs.LogGroup(
             self,

@@ -6,10 +6,28 @@ from aws_cdk import aws_wafv2 as wafv2
 from constructs import Construct
 
 MANAGED_RULE_GROUPS = ("AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet")
+# The common rule set's rule that blocks request bodies over 8 KB.
+BODY_SIZE_RULE = "SizeRestrictions_BODY"
 
 
-def regional_web_acl(scope: Construct, *, metric_name: str, per_ip_limit: int) -> wafv2.CfnWebACL:
-    """AWS managed rules, then a block on any IP above ``per_ip_limit`` requests per 5 minutes."""
+def regional_web_acl(
+    scope: Construct, *, metric_name: str, per_ip_limit: int, large_bodies: bool = False
+) -> wafv2.CfnWebACL:
+    """AWS managed rules, then a block on any IP above ``per_ip_limit`` requests per 5 minutes.
+
+    ``large_bodies``: the API takes bodies over 8 KB by design (the collector's batches: 500 events
+    of ~600 bytes are ~300 KB), so the common rule set's body size rule only counts instead of
+    blocking; API Gateway's request model and payload limit bound the body instead.
+    """
+    overrides = (
+        [
+            wafv2.CfnWebACL.RuleActionOverrideProperty(
+                name=BODY_SIZE_RULE, action_to_use=wafv2.CfnWebACL.RuleActionProperty(count={})
+            )
+        ]
+        if large_bodies
+        else None
+    )
     rules = [
         wafv2.CfnWebACL.RuleProperty(
             name=name,
@@ -17,7 +35,9 @@ def regional_web_acl(scope: Construct, *, metric_name: str, per_ip_limit: int) -
             override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
             statement=wafv2.CfnWebACL.StatementProperty(
                 managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
-                    vendor_name="AWS", name=name
+                    vendor_name="AWS",
+                    name=name,
+                    rule_action_overrides=overrides if name == "AWSManagedRulesCommonRuleSet" else None,
                 )
             ),
             visibility_config=_visibility(name),

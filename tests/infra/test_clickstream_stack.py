@@ -136,6 +136,12 @@ def test_collector_is_throttled_metered_logged_and_behind_waf(template):
     )
     clickstream.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
     clickstream.has_resource_properties("AWS::WAFv2::LoggingConfiguration", Match.any_value())
+    # A batch of 500 events is ~300 KB: the managed rule that blocks bodies over 8 KB only counts
+    (acl,) = clickstream.find_resources("AWS::WAFv2::WebACL").values()
+    common = next(r for r in acl["Properties"]["Rules"] if r["Name"] == "AWSManagedRulesCommonRuleSet")
+    assert common["Statement"]["ManagedRuleGroupStatement"]["RuleActionOverrides"] == [
+        {"Name": "SizeRestrictions_BODY", "ActionToUse": {"Count": {}}}
+    ]
     clickstream.has_resource_properties(
         "AWS::ApiGateway::GatewayResponse", {"ResponseType": "BAD_REQUEST_BODY", "StatusCode": "400"}
     )

@@ -176,6 +176,10 @@ def test_the_api_takes_iam_signed_requests_behind_waf(env_name: str) -> None:
     assert {m["Properties"]["HttpMethod"] for m in methods.values()} == {"GET", "POST"}
     assert {m["Properties"]["AuthorizationType"] for m in methods.values()} == {"AWS_IAM"}
     t.resource_count_is("AWS::WAFv2::WebACLAssociation", 1)
+    # Scoring requests are small: the managed 8 KB body limit stays a block here
+    (acl,) = t.find_resources("AWS::WAFv2::WebACL").values()
+    common = next(r for r in acl["Properties"]["Rules"] if r["Name"] == "AWSManagedRulesCommonRuleSet")
+    assert "RuleActionOverrides" not in common["Statement"]["ManagedRuleGroupStatement"]
     serving = load_config(env_name).serving
     t.has_resource_properties(
         "AWS::ApiGateway::Stage",
