@@ -25,7 +25,9 @@ SETTINGS = ConsumerConfig(batch_size=250, retry_attempts=3, max_record_age_secon
 
 
 @cache
-def consumer_template(enhanced_fan_out: bool, consumer_name: str | None = "clicks-reader") -> Template:
+def consumer_template(
+    enhanced_fan_out: bool, consumer_name: str | None = "clicks-reader", settings: ConsumerConfig = SETTINGS
+) -> Template:
     """A stack holding one function consuming an imported, KMS-encrypted stream."""
     stack = Stack(App(), "Consumer", env=Environment(account="123456789012", region="eu-west-1"))
     key = kms.Key.from_key_arn(
@@ -44,7 +46,7 @@ def consumer_template(enhanced_fan_out: bool, consumer_name: str | None = "click
         "Consumer",
         stream=stream,
         function=function,
-        settings=SETTINGS,
+        settings=settings,
         key=key,
         removal_policy=RemovalPolicy.RETAIN,
         dead_letter_queue_name="clicks-reader-dlq",

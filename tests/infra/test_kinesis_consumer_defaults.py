@@ -3,17 +3,11 @@ encrypted with the given key, TLS-only and kept; the iterator-age alarm follows 
 
 from __future__ import annotations
 
-from functools import cache
-
 import pytest
-from aws_cdk import App, Environment, RemovalPolicy, Stack
-from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_lambda as lambda_
 from aws_cdk.assertions import Match, Template
 
 from platform_core.config import ConsumerConfig
-from stacks.constructs.kinesis_consumer import KinesisConsumer
+from tests.feature_stack.test_kinesis_consumer import consumer_template as polling_consumer_template
 
 pytestmark = pytest.mark.xdist_group("cdk")
 
@@ -22,31 +16,8 @@ KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 SETTINGS = ConsumerConfig(batch_size=100, iterator_age_alarm_seconds=120)
 
 
-@cache
 def consumer_template() -> Template:
-    stack = Stack(App(), "Consumer", env=Environment(account="123456789012", region="eu-west-1"))
-    key = kms.Key.from_key_arn(stack, "Key", KEY_ARN)
-    stream = kinesis.Stream.from_stream_attributes(
-        stack, "Stream", stream_arn="arn:aws:kinesis:eu-west-1:123456789012:stream/clicks", encryption_key=key
-    )
-    function = lambda_.Function(
-        stack,
-        "Function",
-        runtime=lambda_.Runtime.PYTHON_3_13,
-        handler="index.handler",
-        code=lambda_.Code.from_inline("def handler(event, context):\n    return {}\n"),
-    )
-    KinesisConsumer(
-        stack,
-        "Consumer",
-        stream=stream,
-        function=function,
-        settings=SETTINGS,
-        key=key,
-        removal_policy=RemovalPolicy.RETAIN,
-        dead_letter_queue_name="clicks-reader-dlq",
-    )
-    return Template.from_stack(stack)
+    return polling_consumer_template(False, settings=SETTINGS)
 
 
 def test_on_failure_queue_is_encrypted_with_the_key_tls_only_and_kept() -> None:

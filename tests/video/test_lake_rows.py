@@ -19,18 +19,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from lambdas.video_ingest.sinks import Sinks
+from platform_core.arrow_schema import arrow_type
 from platform_core.schema import Primitive
 from platform_core.schemas.video import GAP_EVENT, QUARANTINE_EVENT, SEGMENT_EVENT, event_id
 from tests.video.conftest import BUCKET, STREAM, config_for, make_worker, run, utc
-
-_ARROW = {
-    Primitive.STRING: pa.string(),
-    Primitive.INT: pa.int32(),
-    Primitive.LONG: pa.int64(),
-    Primitive.DOUBLE: pa.float64(),
-    Primitive.BOOLEAN: pa.bool_(),
-    Primitive.TIMESTAMP: pa.timestamp("ms", tz="UTC"),
-}
 
 
 def lake_schema() -> pa.Schema:
@@ -39,7 +31,7 @@ def lake_schema() -> pa.Schema:
     for schema in (SEGMENT_EVENT, GAP_EVENT, QUARANTINE_EVENT):
         for f in schema.fields:
             assert isinstance(f.type, Primitive), f"{schema.name}.{f.name}: events are flat"
-            fields.setdefault(f.name, pa.field(f.name, _ARROW[f.type]))
+            fields.setdefault(f.name, pa.field(f.name, arrow_type(f.type)))
     return pa.schema(list(fields.values()))
 
 
