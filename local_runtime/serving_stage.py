@@ -90,9 +90,13 @@ def run(ctx: RunContext, spark: Any, model_dir: Path, test_dir: Path) -> Serving
     ctx.progress.say(
         "serving",
         f"{landing.requests} requests, p50 {landing.p50_ms:.1f} ms, p99 {landing.p99_ms:.1f} ms, "
-        f"{landing.labelled_rows} predictions joined with ground truth (production PR-AUC {landing.production_pr_auc})",
+        f"{landing.labelled_rows} predictions joined with ground truth (production PR-AUC {_rounded(landing.production_pr_auc)})",
     )
     return landing
+
+
+def _rounded(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _feedback(ctx: RunContext, spark: Any, capture_dir: Path) -> Any:

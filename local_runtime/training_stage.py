@@ -77,7 +77,7 @@ def run(ctx: RunContext, *, truth: pd.DataFrame | None) -> TrainingLanding:
     evaluate.main(evaluate_args)
     report = json.loads((dirs["evaluation"] / evaluate.EVALUATION_FILE).read_text())
     pr_auc = report["binary_classification_metrics"]["pr_auc"]["value"]
-    ctx.progress.say("training", f"PR-AUC {pr_auc:.3f} (oracle {report.get('oracle', {}).get('pr_auc', 'n/a')})")
+    ctx.progress.say("training", f"PR-AUC {pr_auc:.3f} (oracle {_oracle(report)})")
 
     # The pipeline's condition step: register only a model that clears the bar.
     passes = pr_auc >= ctx.config.training.min_pr_auc
@@ -124,3 +124,8 @@ def _register(ctx: RunContext, evaluation_file: Path) -> str:
         },
     )
     return str(response["ModelPackageArn"])
+
+
+def _oracle(report: dict[str, Any]) -> str:
+    value = report.get("oracle", {}).get("pr_auc")
+    return "n/a" if value is None else f"{value:.3f}"

@@ -43,7 +43,6 @@ class UserFeatures:
     user_id: str
     values: dict[str, Any]  # feature name -> JSON-ready value (None when absent)
     as_of: dict[str, datetime | None]  # group name -> its record's event_time (None: no record)
-    stale: tuple[str, ...] = ()  # groups whose record was too old: their features are absent
 
     @property
     def known(self) -> bool:
@@ -70,17 +69,15 @@ def read_user_features(
     as a label without an eligible snapshot does in the training set."""
     values: dict[str, Any] = {}
     as_of: dict[str, datetime | None] = {}
-    stale: list[str] = []
     for group, physical_name in groups.items():
         record = store.get_record(physical_name, user_id)
         typed = from_feature_record(group, record) if record else {}
         instant = as_of[group.name] = typed.get(group.event_time)
         if instant is not None and instant < now - max_age:
-            stale.append(group.name)
             typed = {}  # too old to describe the user now
         for name in group.value_names:
             values[name] = _json_ready(typed.get(name))
-    return UserFeatures(user_id=user_id, values=values, as_of=as_of, stale=tuple(stale))
+    return UserFeatures(user_id=user_id, values=values, as_of=as_of)
 
 
 def _json_ready(value: Any) -> Any:

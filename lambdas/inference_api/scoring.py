@@ -91,8 +91,8 @@ class ChurnScorer:
         endpoint: EndpointScorer,
         deployed: DeployedModelSource,
         capture: CaptureSink | None = None,
+        max_feature_age: timedelta,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        max_feature_age: timedelta = timedelta(days=8),
     ) -> None:
         self._max_feature_age = max_feature_age
         self._store = store

@@ -7,9 +7,11 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from platform_core.config import PlatformConfig
+from platform_core.config import FeaturesConfig, PlatformConfig
 from platform_core.names import Names
 from platform_core.schemas.features import USER_CLICKSTREAM, USER_SUBSCRIPTION
+
+_MAX_FEATURE_AGE_DAYS = FeaturesConfig().max_feature_age_days
 
 # Environment variable holding each feature group's physical name.
 FEATURE_GROUP_VARIABLES = {
@@ -27,7 +29,7 @@ class Settings:
     variant_name: str = "AllTraffic"  # VARIANT_NAME: only used in capture keys
     inference_timeout_ms: int = 1500  # INFERENCE_TIMEOUT_MS: read timeout of one endpoint call
     manifest_cache_seconds: int = 60  # MANIFEST_CACHE_SECONDS
-    max_feature_age_days: int = 8  # MAX_FEATURE_AGE_DAYS: older online records count as missing
+    max_feature_age_days: int = _MAX_FEATURE_AGE_DAYS  # MAX_FEATURE_AGE_DAYS: older online records count as missing
     # CAPTURE_BUCKET: set when the endpoint cannot capture (serverless); the API then writes the
     # capture records itself, in SageMaker's format, under the same prefix.
     capture_bucket: str | None = None
@@ -39,7 +41,7 @@ class Settings:
             raise ValueError(f"missing environment variables: {', '.join(missing)}")
         timeout_ms = int(env.get("INFERENCE_TIMEOUT_MS", "1500"))
         cache_seconds = int(env.get("MANIFEST_CACHE_SECONDS", "60"))
-        max_age_days = int(env.get("MAX_FEATURE_AGE_DAYS", "8"))
+        max_age_days = int(env.get("MAX_FEATURE_AGE_DAYS", str(_MAX_FEATURE_AGE_DAYS)))
         if timeout_ms < 100 or cache_seconds < 0 or max_age_days < 1:
             raise ValueError(
                 "INFERENCE_TIMEOUT_MS must be >= 100, MANIFEST_CACHE_SECONDS >= 0 and MAX_FEATURE_AGE_DAYS >= 1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -343,3 +344,17 @@ def test_settings_need_the_table_and_the_group() -> None:
         Settings.from_env({})
     settings = Settings.from_env({"STATE_TABLE_NAME": "t", "FEATURE_GROUP_NAME": "g", "SESSION_GAP_MINUTES": "20"})
     assert (settings.session_gap_minutes, settings.rejects_queue_url) == (20, None)
+
+
+def test_stored_events_keep_their_page_class_and_old_items_still_read() -> None:
+    # Given events of each page class
+    events = [
+        FeatureEvent("e-1", 1_000, "page_view", False, "direct", page="support"),
+        FeatureEvent("e-2", 2_000, "page_view", True, "search", page="plans"),
+        FeatureEvent("e-3", 3_000, "click", False, "other"),
+    ]
+    # Then they round-trip through the stored form with their page class
+    assert decode_events(encode_events(events)) == events
+    # And an item written before the page class existed (five columns) reads as "no such page"
+    old = zlib.compress(json.dumps([["e-9", 9_000, "page_view", 1, "social"]]).encode())
+    assert decode_events(old) == [FeatureEvent("e-9", 9_000, "page_view", True, "social", page=None)]
